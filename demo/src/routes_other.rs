@@ -1,0 +1,26 @@
+//! The "elsewhere" origin: answers anything, and counts whether a bearer token leaked here.
+
+use hyper::Method;
+use serde_json::json;
+
+use crate::cors;
+use crate::reply::{self, Resp};
+use crate::request::Req;
+use crate::state::Shared;
+
+pub fn handle(shared: &Shared, req: &Req) -> Resp {
+    let bearer = req.headers.contains_key(hyper::header::AUTHORIZATION);
+    {
+        let mut st = shared.lock();
+        st.counters.other_total += 1;
+        if bearer {
+            st.counters.other_with_bearer += 1;
+        }
+    }
+    let origin = req.header("origin");
+    if req.method == Method::OPTIONS {
+        return cors::preflight(origin);
+    }
+    let body = json!({ "origin": "other", "method": req.method.as_str(), "path": req.path, "bearer": bearer });
+    cors::decorate(reply::json(200, &body), origin)
+}

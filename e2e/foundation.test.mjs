@@ -1,0 +1,107 @@
+// Foundation: over trusted mkcert HTTPS the demo app is controlled by the Lockstep worker,
+// the wasm answers its diagnostics route, and a stopped worker is started again by the next
+// request and answers it.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { cdp, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor } from "./harness.mjs";
+
+let demo;
+let browser;
+
+before(async () => {
+  demo = await startDemo({ testHooks: true });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await demo?.stop();
+});
+
+/** Runs in the page: the worker's diagnostics route. */
+async function fetchState() {
+  const res = await fetch("/__lockstep/state", { cache: "no-store" });
+  const text = await res.text();
+  let body = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // reported below
+  }
+  return { status: res.status, contentType: res.headers.get("content-type"), text, body };
+}
+
+/** Requests for the diagnostics route that reached the demo server (it must be none). */
+async function serverSawStateRoute() {
+  const { requests = {} } = await demo.counters();
+  return Object.entries(requests)
+    .filter(([key]) => key.endsWith(" /__lockstep/state"))
+    .reduce((sum, [, n]) => sum + n, 0);
+}
+
+function assertStateAnswer(answer) {
+  assert.equal(answer.status, 200, `GET /__lockstep/state: ${answer.status} ${answer.text.slice(0, 300)}`);
+  assert.ok(answer.body && typeof answer.body === "object", `not JSON: ${answer.text.slice(0, 300)}`);
+  assert.ok("state" in answer.body, `no "state" field: ${answer.text.slice(0, 300)}`);
+  assert.match(answer.body.state?.status ?? "", /^logged-(in|out)$/);
+  assert.equal(typeof answer.body.now, "number");
+}
+
+test("over mkcert HTTPS the app page becomes controlled by the Lockstep worker", async () => {
+  const context = await browser.newContext();
+  try {
+    const [page] = await openTabs(context, `${demo.appOrigin}/app1/`, 1);
+    const logs = recordConsole(page);
+    // The certificate is trusted (no ignoreHTTPSErrors): the page loaded as a secure context.
+    assert.equal(await page.evaluate(() => window.isSecureContext), true);
+    const scriptURL = await waitControlled(page).catch((err) => {
+      throw new Error(`${err.message}\n${logs()}`);
+    });
+    assert.equal(new URL(scriptURL).origin, demo.appOrigin);
+    assert.equal(new URL(scriptURL).pathname, "/lockstep-sw.js");
+  } finally {
+    await context.close();
+  }
+});
+
+test("the wasm answers /__lockstep/state, and again after the worker was stopped", async () => {
+  const context = await browser.newContext();
+  try {
+    const [page] = await openTabs(context, `${demo.appOrigin}/app1/`, 1);
+    const logs = recordConsole(page);
+    await waitControlled(page);
+    const sw = await cdp(page);
+    await sw.enable();
+    await demo.reset();
+
+    const first = await page.evaluate(fetchState);
+    assertStateAnswer(first);
+    await sw.waitForStatus("running");
+
+    await sw.stopAllWorkers();
+    // Really stopped: DevTools reports every active version as stopped.
+    await sw.waitForStatus("stopped");
+
+    // The next request starts a fresh worker, which loads its wasm and answers.
+    const second = await page.evaluate(fetchState).catch((err) => {
+      throw new Error(`${err.message}\n${logs()}`);
+    });
+    assertStateAnswer(second);
+    await sw.waitForStatus("running");
+    assert.equal(await page.evaluate(() => navigator.serviceWorker.controller !== null), true);
+
+    // Both answers came from the worker: the server never saw the route.
+    assert.equal(await serverSawStateRoute(), 0);
+    await sw.detach();
+  } finally {
+    await context.close();
+  }
+});
+
+test("the demo server's test hooks answer over trusted HTTPS", async () => {
+  await demo.reset();
+  const counters = await waitFor(() => demo.counters(), { message: "counters" });
+  assert.equal(typeof counters.requests, "object");
+  assert.equal(typeof counters.login, "number");
+});

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds dist/: the Rust crate to wasm, wasm-bindgen glue, wasm-opt -Oz, plus the JS in sw/.
+# Prints raw and gzip -9 sizes and checks the shipped total against the 40 KiB target.
+#   scripts/build.sh            build (installs missing tools first)
+#   LOCKSTEP_NO_OPT=1 ...       skip wasm-opt (faster local iterations)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$LOCKSTEP_ROOT"
+
+SIZE_TARGET=$((40 * 1024)) # shipped size (wasm + glue + bootstrap, gzip -9)
+SW_FILES=(lockstep-sw.js lockstep-client.js lockstep-client.d.ts)
+
+ensure_wasm_target
+ensure_wasm_bindgen_cli
+ensure_npm
+
+for f in "${SW_FILES[@]}"; do
+  [ -f "sw/$f" ] || die "sw/$f is missing"
+done
+
+step "Compiling the lockstep crate for wasm32-unknown-unknown (release)"
+cargo build -p lockstep --lib --release --target wasm32-unknown-unknown
+raw_wasm="target/wasm32-unknown-unknown/release/lockstep.wasm"
+[ -f "$raw_wasm" ] || die "$raw_wasm was not produced"
+
+out="$(mktemp -d "${TMPDIR:-/tmp}/lockstep-build.XXXXXX")"
+trap 'rm -rf "$out"' EXIT
+
+step "Generating the JS glue (wasm-bindgen --target no-modules)"
+wasm-bindgen --target no-modules --no-typescript --out-dir "$out" --out-name lockstep "$raw_wasm"
+
+wasm_opt="$LOCKSTEP_ROOT/node_modules/.bin/wasm-opt"
+if [ "${LOCKSTEP_NO_OPT:-0}" = 1 ]; then
+  note "LOCKSTEP_NO_OPT=1: skipping wasm-opt"
+elif [ -x "$wasm_opt" ]; then
+  step "Shrinking the module (wasm-opt -Oz, binaryen $("$wasm_opt" --version | awk '{print $3}'))"
+  # The features rustc's wasm32 target emits by default; wasm-opt must be told it may keep them.
+  "$wasm_opt" -Oz \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    -o "$out/lockstep_bg.opt.wasm" "$out/lockstep_bg.wasm"
+  mv "$out/lockstep_bg.opt.wasm" "$out/lockstep_bg.wasm"
+else
+  note "wasm-opt not found at $wasm_opt (run npm ci): shipping the unoptimised module"
+fi
+
+step "Assembling dist/"
+for f in "${SW_FILES[@]}"; do cp "sw/$f" "$out/$f"; done
+mkdir -p dist
+# Replace file by file so a running dev server never sees an empty dist/.
+for f in lockstep-sw.js lockstep.js lockstep_bg.wasm lockstep-client.js lockstep-client.d.ts; do
+  cp "$out/$f" "dist/$f.tmp" && mv "dist/$f.tmp" "dist/$f"
+done
+
+gz() { gzip -9 -c "$1" | wc -c; }
+printf '\n%-24s %10s %10s\n' "dist/" "raw" "gzip -9"
+for f in lockstep-sw.js lockstep.js lockstep_bg.wasm lockstep-client.js lockstep-client.d.ts; do
+  printf '%-24s %10s %10s\n' "$f" "$(human_size "$(wc -c <"dist/$f")")" "$(human_size "$(gz "dist/$f")")"
+done
+shipped=$(($(gz dist/lockstep_bg.wasm) + $(gz dist/lockstep.js) + $(gz dist/lockstep-sw.js)))
+printf '\nshipped (wasm + glue + bootstrap, gzip -9): %s of %s target' \
+  "$(human_size "$shipped")" "$(human_size "$SIZE_TARGET")"
+if [ "$shipped" -le "$SIZE_TARGET" ]; then
+  printf ' — OK\n'
+else
+  printf ' — OVER by %s\n' "$(human_size $((shipped - SIZE_TARGET)))"
+  # Reported, not fatal: the size is a benchmark figure; set LOCKSTEP_SIZE_STRICT=1 to enforce.
+  [ "${LOCKSTEP_SIZE_STRICT:-0}" = 1 ] && die "shipped size over target"
+fi
+exit 0

@@ -1,0 +1,412 @@
+//! The session engine: every decision of Lockstep, with no I/O.
+//!
+//! Calling order, for the shell and the tests alike:
+//!
+//! 1. [`Engine::new`] with the validated config and the worker's scope path, then
+//!    [`Engine::restore`] with whatever was persisted (before any other event).
+//! 2. For each browser event, one `handle_*` / [`Engine::admit`] call with the current wall
+//!    clock in milliseconds. Every call first checks the absolute deadlines (idle end,
+//!    proactive refresh, a refresh that hangs, logout retry), so nothing depends on a timer
+//!    firing inside the worker.
+//! 3. After each call, drain [`Engine::poll_effect`] and run the effects in order.
+//! 4. [`Engine::next_deadline`] is announced to the tabs (`wakeAt`): they hold the timers.
+
+mod cross_site;
+mod persist;
+mod requests;
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::config::Config;
+use crate::error::InputError;
+use crate::protocol::{self, ClientMessage, ErrorCode, IdleView, StateView};
+use crate::return_url;
+
+pub use cross_site::{parse_marker, Marker};
+pub use persist::Persisted;
+pub use requests::{Admission, Route, TokenVerdict, Verdict};
+
+/// How long a request may wait for a refresh before it gets an error.
+pub const REFRESH_WAIT_MS: u64 = 10_000;
+/// How long a refresh may take before it is given up as failed.
+pub const REFRESH_TIMEOUT_MS: u64 = 15_000;
+/// The first logout retry delay; it doubles up to [`LOGOUT_RETRY_MAX_MS`].
+pub const LOGOUT_RETRY_MS: u64 = 1_000;
+/// The longest logout retry delay.
+pub const LOGOUT_RETRY_MAX_MS: u64 = 60_000;
+const MAX_GREETED: usize = 256;
+
+/// Why the session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// A user logged out.
+    Logout,
+    /// No activity in any tab until the idle deadline.
+    Idle,
+    /// The API answered 401 and a refresh could not cure it.
+    Unauthorized,
+    /// The refresh endpoint refused or failed.
+    RefreshFailed,
+    /// The access token expired (or was lost) with no way to refresh it.
+    Expired,
+    /// Another app of the site ended the session (cross-site cookie).
+    Elsewhere,
+}
+
+impl Reason {
+    /// The name tabs see in `state.reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Logout => "logout",
+            Reason::Idle => "idle",
+            Reason::Unauthorized => "unauthorized",
+            Reason::RefreshFailed => "refresh-failed",
+            Reason::Expired => "expired",
+            Reason::Elsewhere => "elsewhere",
+        }
+    }
+}
+
+/// Something the shell must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Send the state to every window client (with its own `navigate`) and on the
+    /// BroadcastChannel.
+    Broadcast,
+    /// Write [`Engine::persisted`] to IndexedDB.
+    Persist,
+    /// POST a refresh request; report with `handle_refresh_response` / `handle_refresh_error`.
+    Refresh {
+        /// The refresh endpoint.
+        url: String,
+        /// The request body.
+        body: String,
+        /// Its content type.
+        content_type: &'static str,
+    },
+    /// Call the logout endpoint; report with `handle_logout_result`.
+    Logout {
+        /// The logout endpoint.
+        url: String,
+        /// Its method.
+        method: String,
+        /// The bearer of the session that ended, if still known.
+        token: Option<String>,
+        /// The epoch this call belongs to.
+        epoch: u64,
+    },
+    /// Write the cross-site session cookie.
+    SetCookie {
+        /// The cookie's name.
+        name: String,
+        /// Its parent domain.
+        domain: String,
+        /// The marker.
+        value: String,
+    },
+    /// A refresh settled (or the session ended): requests waiting on it admit again.
+    RefreshSettled,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Login {
+    user: Option<Box<RawValue>>,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    expires_at: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Session {
+    LoggedOut { reason: Option<Reason> },
+    LoggedIn(Box<Login>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PendingLogout {
+    epoch: u64,
+    token: Option<String>,
+    retry_at: u64,
+    attempts: u32,
+    in_flight: bool,
+}
+
+/// The session engine. See the module docs for the calling order.
+pub struct Engine {
+    config: Config,
+    scope: String,
+    epoch: u64,
+    session: Session,
+    generation: u64,
+    idle_deadline: Option<u64>,
+    refresh_since: Option<u64>,
+    refresh_epoch: u64,
+    pending_logout: Option<PendingLogout>,
+    marker: Option<String>,
+    next_marker: Option<String>,
+    seen_marker: Option<cross_site::Marker>,
+    greeted: VecDeque<String>,
+    effects: VecDeque<Effect>,
+}
+
+impl Engine {
+    /// A fresh engine, logged out at epoch 0, for a worker whose scope path is `scope`.
+    pub fn new(config: Config, scope: &str) -> Engine {
+        Engine {
+            config,
+            scope: if scope.starts_with('/') { scope.to_string() } else { "/".to_string() },
+            epoch: 0,
+            session: Session::LoggedOut { reason: None },
+            generation: 0,
+            idle_deadline: None,
+            refresh_since: None,
+            refresh_epoch: 0,
+            pending_logout: None,
+            marker: None,
+            next_marker: None,
+            seen_marker: None,
+            greeted: VecDeque::new(),
+            effects: VecDeque::new(),
+        }
+    }
+
+    /// The config this engine runs.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The next effect to run, in order.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// The session epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// True while logged in.
+    pub fn is_logged_in(&self) -> bool {
+        matches!(self.session, Session::LoggedIn(_))
+    }
+
+    /// The earliest absolute time at which the engine must be woken (with any event).
+    pub fn next_deadline(&self) -> Option<u64> {
+        let mut next: Option<u64> = None;
+        let mut take = |t: Option<u64>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        if let Session::LoggedIn(login) = &self.session {
+            take(self.idle_deadline);
+            match self.refresh_since {
+                Some(since) => take(Some(since.saturating_add(REFRESH_TIMEOUT_MS))),
+                None => take(self.refresh_due_at(login)),
+            }
+        }
+        if let Some(p) = &self.pending_logout {
+            if !p.in_flight {
+                take(Some(p.retry_at));
+            }
+        }
+        next
+    }
+
+    /// The session as tabs see it.
+    pub fn view(&self) -> StateView<'_> {
+        let (status, user, expires_at, reason) = match &self.session {
+            Session::LoggedIn(l) => ("logged-in", l.user.as_deref(), l.expires_at, None),
+            Session::LoggedOut { reason } => ("logged-out", None, None, reason.map(Reason::as_str)),
+        };
+        StateView { status, user, expires_at, idle_deadline: self.idle_deadline.filter(|_| status == "logged-in"), epoch: self.epoch, reason, mode: "worker" }
+    }
+
+    /// The `state` message for a tab at `client_url`, with where it must go now.
+    pub fn state_message(&self, now: u64, client_url: &str) -> String {
+        let navigate = self.follow_target(client_url);
+        let idle = self.config.idle.map(|i| IdleView { timeout_ms: i.timeout_ms, warning_ms: i.warning_ms });
+        protocol::encode_state(now, &self.view(), idle, self.next_deadline(), navigate.as_deref(), self.config.debug)
+    }
+
+    /// Where a tab at `client_url` must go now, if anywhere: the login page after an end of
+    /// session, or back to its validated return URL after a login.
+    pub fn follow_target(&self, client_url: &str) -> Option<String> {
+        match &self.session {
+            Session::LoggedOut { reason: Some(_) } => return_url::login_redirect(&self.config, &self.scope, client_url),
+            Session::LoggedOut { reason: None } => None,
+            Session::LoggedIn(_) => return_url::return_target(&self.config, &self.scope, client_url),
+        }
+    }
+
+    /// True when the tab with this id runs the Lockstep client, which navigates by itself;
+    /// other tabs must be navigated by the worker.
+    pub fn navigates_itself(&self, client_id: &str) -> bool {
+        self.greeted.iter().any(|c| c == client_id)
+    }
+
+    /// A page message (its JSON text) from the tab `client_id` at `client_url`. Returns the
+    /// reply for that tab. A bad message gets an error reply and changes nothing.
+    pub fn handle_message(&mut self, now: u64, client_id: &str, client_url: &str, json: &str) -> String {
+        let message = match protocol::decode(json) {
+            Ok(m) => m,
+            Err(e) => return protocol::encode_error(ErrorCode::BadMessage, &e.to_string()),
+        };
+        self.check_deadlines(now);
+        match message {
+            ClientMessage::Hello { .. } => {
+                if !self.navigates_itself(client_id) {
+                    if self.greeted.len() >= MAX_GREETED {
+                        self.greeted.pop_front();
+                    }
+                    self.greeted.push_back(client_id.to_string());
+                }
+            }
+            ClientMessage::Activity => self.activity(now),
+            ClientMessage::Logout => self.end_session(now, Reason::Logout, true),
+            ClientMessage::GetState | ClientMessage::Tick => {}
+        }
+        // The tab's own URL as the worker saw it decides where it goes; never the URL a
+        // page claims in its message.
+        self.state_message(now, client_url)
+    }
+
+    /// Only the clock moved (a tab's timer, any other event).
+    pub fn handle_tick(&mut self, now: u64) {
+        self.check_deadlines(now);
+    }
+
+    fn activity(&mut self, now: u64) {
+        if let (Session::LoggedIn(_), Some(idle)) = (&self.session, self.config.idle) {
+            let deadline = now.saturating_add(idle.timeout_ms);
+            if self.idle_deadline != Some(deadline) {
+                self.idle_deadline = Some(deadline);
+                self.effects.push_back(Effect::Persist);
+                self.effects.push_back(Effect::Broadcast);
+            }
+        }
+    }
+
+    /// Checks every absolute deadline against `now`.
+    fn check_deadlines(&mut self, now: u64) {
+        if let Session::LoggedIn(login) = &self.session {
+            if self.idle_deadline.is_some_and(|d| now >= d) {
+                return self.end_session(now, Reason::Idle, true);
+            }
+            let expired = login.expires_at.is_some_and(|e| now >= e) || login.access_token.is_none();
+            match self.refresh_since {
+                Some(since) if now >= since.saturating_add(REFRESH_TIMEOUT_MS) => {
+                    return self.end_session(now, Reason::RefreshFailed, true);
+                }
+                Some(_) => {}
+                None => {
+                    if self.refresh_due_at(login).is_some_and(|t| now >= t) || expired && self.config.refresh.is_some() {
+                        self.start_refresh(now);
+                    } else if expired {
+                        return self.end_session(now, Reason::Expired, true);
+                    }
+                }
+            }
+        }
+        self.retry_logout(now);
+    }
+
+    /// Ends the session once: bumps the epoch, forgets the tokens, blocks the APIs, tells
+    /// every tab, and calls the logout endpoint (once) unless `call_logout` is false.
+    fn end_session(&mut self, now: u64, reason: Reason, call_logout: bool) {
+        let Session::LoggedIn(login) = core::mem::replace(&mut self.session, Session::LoggedOut { reason: Some(reason) }) else {
+            return;
+        };
+        self.epoch += 1;
+        self.generation += 1;
+        self.idle_deadline = None;
+        self.refresh_since = None;
+        if call_logout && reason != Reason::Elsewhere {
+            if self.config.logout.is_some() {
+                self.pending_logout = Some(PendingLogout { epoch: self.epoch, token: login.access_token, retry_at: now, attempts: 0, in_flight: false });
+                self.retry_logout(now);
+            }
+        }
+        if reason != Reason::Elsewhere {
+            self.mark_cross_site_ended();
+        }
+        self.effects.push_back(Effect::Persist);
+        self.effects.push_back(Effect::Broadcast);
+        self.effects.push_back(Effect::RefreshSettled);
+    }
+
+    fn retry_logout(&mut self, now: u64) {
+        let Some(logout) = &self.config.logout else { return };
+        if let Some(p) = &mut self.pending_logout {
+            if !p.in_flight && now >= p.retry_at {
+                p.in_flight = true;
+                p.attempts = p.attempts.saturating_add(1);
+                self.effects.push_back(Effect::Logout { url: logout.url.href(), method: logout.method.clone(), token: p.token.clone(), epoch: p.epoch });
+            }
+        }
+    }
+
+    /// The logout call of `epoch` finished: `delivered` when the server answered (any
+    /// status below 500); otherwise it is retried with backoff, never lost.
+    pub fn handle_logout_result(&mut self, now: u64, epoch: u64, delivered: bool) {
+        if let Some(p) = &mut self.pending_logout {
+            if p.epoch == epoch {
+                if delivered {
+                    self.pending_logout = None;
+                } else {
+                    p.in_flight = false;
+                    let backoff = LOGOUT_RETRY_MS.saturating_mul(1u64 << p.attempts.min(16)).min(LOGOUT_RETRY_MAX_MS);
+                    p.retry_at = now.saturating_add(backoff);
+                }
+                self.effects.push_back(Effect::Persist);
+            }
+        }
+        self.check_deadlines(now);
+    }
+
+    /// The logout call in flight when the worker stopped never reported: it is sent again.
+    fn forget_in_flight_logout(&mut self) {
+        if let Some(p) = &mut self.pending_logout {
+            p.in_flight = false;
+        }
+    }
+
+    /// Logs in with fresh tokens: a new epoch, a new idle deadline, everyone told.
+    fn log_in(&mut self, now: u64, tokens: crate::token::Tokens) {
+        self.epoch += 1;
+        self.generation += 1;
+        let expires_at = tokens.expires_in_ms.map(|ms| now.saturating_add(ms));
+        self.session = Session::LoggedIn(Box::new(Login { user: tokens.user, access_token: Some(tokens.access_token), refresh_token: tokens.refresh_token, expires_at }));
+        self.idle_deadline = self.config.idle.map(|i| now.saturating_add(i.timeout_ms));
+        self.refresh_since = None;
+        self.mark_cross_site_live();
+        self.effects.push_back(Effect::Persist);
+        self.effects.push_back(Effect::Broadcast);
+        self.effects.push_back(Effect::RefreshSettled);
+    }
+
+    fn refresh_due_at(&self, login: &Login) -> Option<u64> {
+        let refresh = self.config.refresh.as_ref()?;
+        let expires_at = login.expires_at?;
+        Some(expires_at.saturating_sub(refresh.before_expiry_ms))
+    }
+
+    /// Restores persisted state (JSON from IndexedDB) after a worker start. Corrupt state is
+    /// an error and leaves the fresh engine as it is.
+    pub fn restore(&mut self, now: u64, json: Option<&str>) -> Result<(), InputError> {
+        if let Some(json) = json {
+            let persisted = Persisted::decode(json)?;
+            self.apply_persisted(persisted);
+            self.forget_in_flight_logout();
+        }
+        self.check_deadlines(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

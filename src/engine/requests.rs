@@ -1,0 +1,259 @@
+//! Requests: which are ours, which get the bearer, what a 401 means, and the tokens
+//! that token endpoints and the refresh endpoint hand out.
+
+use super::{Effect, Engine, Login, Reason, Session};
+use crate::config::TokenFormat;
+use crate::error::InputError;
+use crate::origin::parse_url;
+use crate::token::take_tokens;
+
+/// What a request is to Lockstep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Not ours: the bootstrap lets it go to the network untouched.
+    Other,
+    /// A configured API.
+    Api,
+    /// The token endpoint with this index.
+    Token(usize),
+    /// The logout endpoint, called by the app itself.
+    Logout,
+    /// The worker's diagnostics route `{scope}__lockstep/state`.
+    State,
+}
+
+/// What to do with a request to a configured API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Send it as it is (the app set its own Authorization header, or nobody ever logged in).
+    PassThrough,
+    /// Send it with `Authorization: Bearer <token>`; report the response with `generation`.
+    Attach {
+        /// The access token.
+        token: String,
+        /// The token generation, to tell stale 401s from fresh ones.
+        generation: u64,
+    },
+    /// A refresh is in flight: wait for [`Effect::RefreshSettled`] (at most
+    /// [`super::REFRESH_WAIT_MS`]) and admit again.
+    Wait,
+    /// The session has ended: answer a local `401` with `lockstep-blocked: 1`.
+    Block,
+}
+
+/// What to do with an API response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Give it to the page.
+    Deliver,
+    /// Send the request again, once, with this newer token.
+    Replay {
+        /// The newer access token.
+        token: String,
+        /// Its generation.
+        generation: u64,
+    },
+    /// Wait for the refresh just started (or in flight), then admit and send it once more.
+    WaitThenReplay,
+}
+
+/// What to give the page for a token endpoint's response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenVerdict {
+    /// Not a success: pass the response on unchanged.
+    PassThrough,
+    /// Logged in: give the page this body (the tokens taken out).
+    Replace(String),
+    /// A success status with a body that is not a valid token response: the login fails
+    /// with this error and the previous state is kept.
+    Refuse(InputError),
+}
+
+impl Engine {
+    /// Classifies a request by URL and method. Pure; cheap enough for every fetch event.
+    pub fn route(&self, url: &str, method: &str) -> Route {
+        let Ok(u) = parse_url(url) else { return Route::Other };
+        if u.has_userinfo {
+            return Route::Other;
+        }
+        if u.origin == self.config.origin && u.path.strip_prefix(self.scope.as_str()) == Some("__lockstep/state") {
+            return Route::State;
+        }
+        if let Some(i) = self.config.token_endpoints.iter().position(|ep| ep.url.origin == u.origin && ep.url.path == u.path) {
+            return if method.eq_ignore_ascii_case("POST") { Route::Token(i) } else { Route::Other };
+        }
+        if let Some(l) = &self.config.logout {
+            if l.url.origin == u.origin && l.url.path == u.path && l.method.eq_ignore_ascii_case(method) {
+                return Route::Logout;
+            }
+        }
+        if self.config.apis.iter().any(|api| api.origin == u.origin && u.path.starts_with(api.path_prefix.as_str())) {
+            return Route::Api;
+        }
+        Route::Other
+    }
+
+    /// Decides what happens to a request to a configured API (or the logout endpoint).
+    pub fn admit(&mut self, now: u64, navigate: bool, has_authorization: bool) -> Admission {
+        self.check_deadlines(now);
+        if navigate {
+            return Admission::PassThrough;
+        }
+        let Session::LoggedIn(login) = &self.session else {
+            return match self.session {
+                Session::LoggedOut { reason: Some(_) } => Admission::Block,
+                _ => Admission::PassThrough,
+            };
+        };
+        if has_authorization {
+            return Admission::PassThrough;
+        }
+        if self.refresh_since.is_some() && !token_usable(login, now) {
+            return Admission::Wait;
+        }
+        match &login.access_token {
+            Some(token) if token_usable(login, now) => Admission::Attach { token: token.clone(), generation: self.generation },
+            // check_deadlines started a refresh, or ended the session.
+            _ if self.refresh_since.is_some() => Admission::Wait,
+            _ => Admission::Block,
+        }
+    }
+
+    /// An API answered `status` to a request sent with token `generation`; `replayed` when
+    /// this was already the one replay.
+    pub fn handle_api_response(&mut self, now: u64, generation: u64, status: u16, replayed: bool) -> Verdict {
+        self.check_deadlines(now);
+        if status != 401 {
+            return Verdict::Deliver;
+        }
+        let Session::LoggedIn(login) = &self.session else { return Verdict::Deliver };
+        if replayed {
+            // A 401 that a fresh token cannot cure.
+            self.end_session(now, Reason::Unauthorized, true);
+            return Verdict::Deliver;
+        }
+        if generation < self.generation {
+            if let Some(token) = login.access_token.clone().filter(|_| token_usable(login, now)) {
+                return Verdict::Replay { token, generation: self.generation };
+            }
+        }
+        if self.refresh_since.is_some() {
+            return Verdict::WaitThenReplay;
+        }
+        if self.config.refresh.is_some() {
+            self.start_refresh(now);
+            return Verdict::WaitThenReplay;
+        }
+        self.end_session(now, Reason::Unauthorized, true);
+        Verdict::Deliver
+    }
+
+    /// The app called the logout endpoint itself and the server answered: the session ends
+    /// everywhere, without a second logout call.
+    pub fn handle_logout_observed(&mut self, now: u64) {
+        self.check_deadlines(now);
+        self.end_session(now, Reason::Logout, false);
+    }
+
+    /// Token endpoint `index` answered `status` with `body`.
+    pub fn handle_token_response(&mut self, now: u64, index: usize, status: u16, body: &str) -> TokenVerdict {
+        self.check_deadlines(now);
+        if !(200..300).contains(&status) {
+            return TokenVerdict::PassThrough;
+        }
+        let Some(endpoint) = self.config.token_endpoints.get(index) else { return TokenVerdict::PassThrough };
+        match take_tokens(body, &endpoint.fields) {
+            Ok((tokens, page_body)) => {
+                self.log_in(now, tokens);
+                TokenVerdict::Replace(page_body)
+            }
+            Err(e) => TokenVerdict::Refuse(e),
+        }
+    }
+
+    /// Starts the one refresh, unless one is in flight.
+    pub(super) fn start_refresh(&mut self, now: u64) {
+        let (Some(refresh), Session::LoggedIn(login)) = (&self.config.refresh, &self.session) else { return };
+        if self.refresh_since.is_some() {
+            return;
+        }
+        let (body, content_type) = match refresh.endpoint.format {
+            TokenFormat::Oauth2 => {
+                let mut body = String::from("grant_type=refresh_token");
+                if let Some(rt) = &login.refresh_token {
+                    body.push_str("&refresh_token=");
+                    push_form_value(&mut body, rt);
+                }
+                if let Some(id) = &refresh.client_id {
+                    body.push_str("&client_id=");
+                    push_form_value(&mut body, id);
+                }
+                (body, "application/x-www-form-urlencoded")
+            }
+            TokenFormat::Json => {
+                let mut map = std::collections::BTreeMap::new();
+                if let Some(rt) = &login.refresh_token {
+                    map.insert(refresh.endpoint.fields.refresh_token.as_str(), rt.as_str());
+                }
+                (serde_json::to_string(&map).unwrap_or_default(), "application/json")
+            }
+        };
+        self.refresh_since = Some(now);
+        self.refresh_epoch = self.epoch;
+        self.effects.push_back(Effect::Persist);
+        self.effects.push_back(Effect::Refresh { url: refresh.endpoint.url.href(), body, content_type });
+    }
+
+    /// The refresh endpoint answered. Success rotates the tokens atomically; any failure
+    /// ends the session for everyone. A response for an older epoch is ignored.
+    pub fn handle_refresh_response(&mut self, now: u64, status: u16, body: &str) {
+        if self.refresh_since.is_none() || self.refresh_epoch != self.epoch {
+            return self.check_deadlines(now);
+        }
+        self.refresh_since = None;
+        let parsed = match &self.config.refresh {
+            Some(r) if (200..300).contains(&status) => take_tokens(body, &r.endpoint.fields).ok(),
+            _ => None,
+        };
+        match (parsed, &mut self.session) {
+            (Some((tokens, _)), Session::LoggedIn(login)) => {
+                self.generation += 1;
+                login.access_token = Some(tokens.access_token);
+                if tokens.refresh_token.is_some() {
+                    login.refresh_token = tokens.refresh_token;
+                }
+                login.expires_at = tokens.expires_in_ms.map(|ms| now.saturating_add(ms));
+                if tokens.user.is_some() {
+                    login.user = tokens.user;
+                }
+                self.effects.push_back(Effect::Persist);
+                self.effects.push_back(Effect::Broadcast);
+                self.effects.push_back(Effect::RefreshSettled);
+            }
+            _ => self.end_session(now, Reason::RefreshFailed, true),
+        }
+        self.check_deadlines(now);
+    }
+
+    /// The refresh request failed on the network.
+    pub fn handle_refresh_error(&mut self, now: u64) {
+        self.handle_refresh_response(now, 0, "");
+    }
+}
+
+fn token_usable(login: &Login, now: u64) -> bool {
+    login.access_token.is_some() && login.expires_at.map_or(true, |e| now < e)
+}
+
+fn push_form_value(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! One error type for everything that comes from outside the worker.
+
+use core::fmt;
+
+/// Which kind of outside input was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// `lockstep.config.json`
+    Config,
+    /// A message from a page.
+    Message,
+    /// A token endpoint's or the refresh endpoint's response.
+    TokenResponse,
+    /// The cross-site session cookie.
+    Cookie,
+    /// The state persisted in IndexedDB.
+    Persisted,
+}
+
+/// Refused input: what it was, which field, and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputError {
+    /// Which input.
+    pub input: Input,
+    /// The field's path, such as `apis[0].origin`; empty for the whole document.
+    pub field: String,
+    /// What was wrong, or expected.
+    pub message: String,
+}
+
+impl InputError {
+    /// An error about `field` of `input`.
+    pub fn new(input: Input, field: impl Into<String>, message: impl Into<String>) -> Self {
+        InputError { input, field: field.into(), message: message.into() }
+    }
+
+    /// Decodes `json` into `T`, naming the failing field on error.
+    pub(crate) fn decode<'de, T: serde::Deserialize<'de>>(input: Input, json: &'de str) -> Result<T, InputError> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            InputError::new(input, field, e.into_inner().to_string())
+        })
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.input {
+            Input::Config => "lockstep.config.json",
+            Input::Message => "message",
+            Input::TokenResponse => "token response",
+            Input::Cookie => "session cookie",
+            Input::Persisted => "persisted state",
+        })?;
+        if !self.field.is_empty() {
+            write!(f, ": field `{}`", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}

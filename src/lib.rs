@@ -1,0 +1,24 @@
+//! Lockstep keeps the login session of every tab of a web app in lockstep.
+//!
+//! ```text
+//!  page / network / cookie events ──▶ shell (wasm32, web-sys) ──▶ Engine::handle_*(now_ms, …)
+//!                                            ▲                        │
+//!                                            └──── Effect (poll) ◀────┘
+//! ```
+//!
+//! The [`engine`] decides everything and never touches the browser: it takes events with
+//! the wall-clock time as an argument and hands back effects (broadcast, persist, refresh,
+//! call logout, set the cross-site cookie). The wasm-only `shell` turns service-worker
+//! events into engine calls and runs the effects with web-sys.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod engine;
+pub mod origin;
+pub mod protocol;
+pub mod return_url;
+pub mod token;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;

@@ -1,0 +1,310 @@
+//! Origins and absolute URLs, parsed strictly and small.
+//!
+//! The `url` crate carries IDNA tables far larger than the whole worker, and the browser
+//! already hands us serialised URLs (`Request.url`, `Client.url`), so a strict parser of
+//! `scheme://[userinfo@]host[:port][path][?query][#fragment]` is enough. Anything it does
+//! not understand is an error, and an error never gets a token.
+
+use core::fmt;
+
+/// A URL scheme Lockstep will talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// `https:`
+    Https,
+    /// `http:` (only allowed for loopback hosts in configured origins)
+    Http,
+}
+
+impl Scheme {
+    fn default_port(self) -> u16 {
+        match self {
+            Scheme::Https => 443,
+            Scheme::Http => 80,
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        }
+    }
+}
+
+/// A web origin: scheme, lower-cased host and explicit port. Compared exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The host, lower-cased; IPv6 literals keep their brackets.
+    pub host: String,
+    /// The port, with the scheme's default filled in.
+    pub port: u16,
+}
+
+impl Origin {
+    /// True for localhost, 127.0.0.1 and [::1]: the hosts where plain http is allowed.
+    pub fn is_loopback(&self) -> bool {
+        matches!(self.host.as_str(), "localhost" | "127.0.0.1" | "[::1]")
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.scheme.as_str())?;
+        f.write_str("://")?;
+        f.write_str(&self.host)?;
+        if self.port != self.scheme.default_port() {
+            f.write_str(":")?;
+            f.write_str(itoa_u16(self.port).as_str())?;
+        }
+        Ok(())
+    }
+}
+
+fn itoa_u16(n: u16) -> String {
+    // Small, and avoids pulling integer formatting machinery into the wasm.
+    let mut buf = [0u8; 5];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf[i..].iter().map(|&b| b as char).collect()
+}
+
+/// An absolute URL split into the parts Lockstep decides on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Url {
+    /// Scheme, host and port.
+    pub origin: Origin,
+    /// True when the authority carried `user:pass@`.
+    pub has_userinfo: bool,
+    /// The path, starting with `/`.
+    pub path: String,
+    /// The query including its `?`, or empty.
+    pub query: String,
+}
+
+impl Url {
+    /// The path and query, as used to build a same-origin URL.
+    pub fn path_and_query(&self) -> String {
+        let mut s = String::with_capacity(self.path.len() + self.query.len());
+        s.push_str(&self.path);
+        s.push_str(&self.query);
+        s
+    }
+
+    /// The URL serialised again, without fragment.
+    pub fn href(&self) -> String {
+        let mut s = self.origin.to_string();
+        s.push_str(&self.path);
+        s.push_str(&self.query);
+        s
+    }
+}
+
+/// Why a URL was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UrlError {
+    /// Not `http:` or `https:`.
+    Scheme,
+    /// Empty or malformed host.
+    Host,
+    /// Port not a number in 1..=65535.
+    Port,
+    /// Characters a serialised URL never contains (spaces, backslashes, controls).
+    Character,
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UrlError::Scheme => "expected an https: (or loopback http:) URL",
+            UrlError::Host => "expected a valid host",
+            UrlError::Port => "expected a port from 1 to 65535",
+            UrlError::Character => "contains a character not allowed in a URL",
+        })
+    }
+}
+
+/// Parses an absolute `http(s)` URL.
+pub fn parse_url(input: &str) -> Result<Url, UrlError> {
+    if input.bytes().any(|b| b <= b' ' || b == b'\\' || b == 0x7f) {
+        return Err(UrlError::Character);
+    }
+    let (scheme, rest) = if let Some(r) = strip_prefix_ci(input, "https://") {
+        (Scheme::Https, r)
+    } else if let Some(r) = strip_prefix_ci(input, "http://") {
+        (Scheme::Http, r)
+    } else {
+        return Err(UrlError::Scheme);
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (has_userinfo, hostport) = match authority.rfind('@') {
+        Some(at) => (true, &authority[at + 1..]),
+        None => (false, authority),
+    };
+    let (host, port) = split_host_port(hostport)?;
+    let port = match port {
+        None => scheme.default_port(),
+        Some(p) => parse_port(p)?,
+    };
+    let tail = match tail.find('#') {
+        Some(h) => &tail[..h],
+        None => tail,
+    };
+    let (path, query) = match tail.find('?') {
+        Some(q) => (&tail[..q], &tail[q..]),
+        None => (tail, ""),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    Ok(Url {
+        origin: Origin { scheme, host, port },
+        has_userinfo,
+        path: path.to_string(),
+        query: query.to_string(),
+    })
+}
+
+/// Parses a configured origin: an absolute URL with nothing after the authority
+/// (a single trailing `/` is tolerated), no userinfo.
+pub fn parse_origin(input: &str) -> Result<Origin, UrlError> {
+    let url = parse_url(input)?;
+    let bare = input.trim_end_matches('/');
+    if url.has_userinfo || bare.len() + 1 < input.len() || url.path != "/" || !url.query.is_empty() || input.contains('#') {
+        return Err(UrlError::Host);
+    }
+    Ok(url.origin)
+}
+
+/// Resolves `input` against `base`: absolute URLs are parsed, absolute paths (`/x`) are
+/// taken on `base`'s origin. Scheme-relative (`//x`) and relative paths are refused.
+pub fn resolve(base: &Origin, input: &str) -> Result<Url, UrlError> {
+    if input.starts_with('/') && !input.starts_with("//") {
+        let mut s = base.to_string();
+        s.push_str(input);
+        parse_url(&s)
+    } else {
+        parse_url(input)
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) {
+        s.get(prefix.len()..)
+    } else {
+        None
+    }
+}
+
+fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), UrlError> {
+    let (host, port) = if hostport.starts_with('[') {
+        let close = hostport.find(']').ok_or(UrlError::Host)?;
+        let host = &hostport[..=close];
+        let rest = &hostport[close + 1..];
+        match rest.strip_prefix(':') {
+            Some(p) => (host, Some(p)),
+            None if rest.is_empty() => (host, None),
+            None => return Err(UrlError::Host),
+        }
+    } else {
+        match hostport.rfind(':') {
+            Some(c) => (&hostport[..c], Some(&hostport[c + 1..])),
+            None => (hostport, None),
+        }
+    };
+    let valid = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':');
+    if host.is_empty() || host.len() > 253 || !host.bytes().all(valid) || host.starts_with('.') {
+        return Err(UrlError::Host);
+    }
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+fn parse_port(p: &str) -> Result<u16, UrlError> {
+    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(UrlError::Port);
+    }
+    match p.parse::<u32>() {
+        Ok(n @ 1..=65535) => Ok(n as u16),
+        _ => Err(UrlError::Port),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(s: &str) -> Origin {
+        parse_origin(s).unwrap()
+    }
+
+    #[test]
+    fn origins_normalise_case_and_default_ports() {
+        assert_eq!(o("HTTPS://API.Example.TEST:443"), o("https://api.example.test"));
+        assert_eq!(o("https://api.example.test/"), o("https://api.example.test"));
+        assert_eq!(o("http://localhost:80").to_string(), "http://localhost");
+        assert_eq!(o("https://localhost:8444").to_string(), "https://localhost:8444");
+        assert_eq!(o("http://[::1]:3000").host, "[::1]");
+    }
+
+    #[test]
+    fn origins_refuse_paths_userinfo_and_junk() {
+        for bad in [
+            "https://api.example.test/v1",
+            "https://user@api.example.test",
+            "ftp://api.example.test",
+            "https://",
+            "https://api.example.test:0",
+            "https://api.example.test:99999",
+            "https://api.example.test:12a",
+            "https://a b.test",
+            "https://api.example.test\\@evil.test",
+            "//api.example.test",
+            "https://api.example.test?x",
+            "https://api.example.test#x",
+            "https://api.example.test//",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn urls_split_userinfo_from_the_real_host() {
+        let u = parse_url("https://api.example.test@evil.test/v1/x?y=1#f").unwrap();
+        assert_eq!(u.origin.host, "evil.test");
+        assert!(u.has_userinfo);
+        assert_eq!(u.path, "/v1/x");
+        assert_eq!(u.query, "?y=1");
+        let u = parse_url("https://api.example.test.evil.test/v1/").unwrap();
+        assert_eq!(u.origin.host, "api.example.test.evil.test");
+        let u = parse_url("https://h.test").unwrap();
+        assert_eq!(u.path, "/");
+    }
+
+    #[test]
+    fn resolve_takes_paths_on_the_base_origin_only() {
+        let base = o("https://app.example.test");
+        assert_eq!(resolve(&base, "/api/login").unwrap().href(), "https://app.example.test/api/login");
+        assert_eq!(resolve(&base, "//evil.test/x").unwrap_err(), UrlError::Scheme);
+        assert_eq!(resolve(&base, "x").unwrap_err(), UrlError::Scheme);
+        assert_eq!(
+            resolve(&base, "https://auth.example.test/oauth/token").unwrap().origin.host,
+            "auth.example.test"
+        );
+    }
+
+    #[test]
+    fn port_formatting_is_exact() {
+        for p in [1u16, 9, 10, 443, 8443, 65535] {
+            assert_eq!(itoa_u16(p), p.to_string());
+        }
+    }
+}

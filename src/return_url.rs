@@ -1,0 +1,167 @@
+//! Where a tab must go: to the login page with its own return URL when the session
+//! ended, and back to that return URL after a login.
+//!
+//! A return URL comes from the address bar, so it is attacker-controlled: it is followed
+//! only when it is same-origin and inside the worker's scope (no open redirect).
+
+use crate::config::Config;
+use crate::origin::{parse_url, resolve, Url};
+
+/// The login page URL for a tab at `client_url`, carrying its return URL; `None` when the
+/// tab is already on the login page or not in scope.
+pub fn login_redirect(config: &Config, scope: &str, client_url: &str) -> Option<String> {
+    let client = in_scope(config, scope, client_url)?;
+    if is_login_page(config, &client) {
+        return None;
+    }
+    let mut target = config.login_url.path.clone();
+    let mut query = config.login_url.query.clone();
+    query.push(if query.is_empty() { '?' } else { '&' });
+    query.push_str(&config.return_param);
+    query.push('=');
+    encode_component(&client.path_and_query(), &mut query);
+    target.push_str(&query);
+    Some(absolute(config, &target))
+}
+
+/// The return URL a tab on the login page goes back to after a login; `None` when the tab
+/// is not on the login page, has no return parameter, or its value is not a same-origin,
+/// in-scope URL.
+pub fn return_target(config: &Config, scope: &str, client_url: &str) -> Option<String> {
+    let client = in_scope(config, scope, client_url)?;
+    if !is_login_page(config, &client) {
+        return None;
+    }
+    let raw = query_param(&client.query, &config.return_param)?;
+    let value = decode_component(raw)?;
+    if value.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\') {
+        return None;
+    }
+    let target = resolve(&config.origin, &value).ok()?;
+    if target.origin != config.origin || target.has_userinfo || !target.path.starts_with(scope) || is_login_page(config, &target) {
+        return None;
+    }
+    Some(target.href())
+}
+
+fn in_scope(config: &Config, scope: &str, client_url: &str) -> Option<Url> {
+    let client = parse_url(client_url).ok()?;
+    (client.origin == config.origin && client.path.starts_with(scope)).then_some(client)
+}
+
+fn is_login_page(config: &Config, url: &Url) -> bool {
+    url.path == config.login_url.path
+}
+
+fn absolute(config: &Config, path_and_query: &str) -> String {
+    let mut s = config.origin.to_string();
+    s.push_str(path_and_query);
+    s
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.trim_start_matches('?').split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
+}
+
+fn encode_component(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}
+
+fn decode_component(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hi = (*hex.first()? as char).to_digit(16)?;
+                let lo = (*hex.get(1)? as char).to_digit(16)?;
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::origin::parse_origin;
+
+    fn config() -> Config {
+        let o = parse_origin("https://app.example.test").unwrap();
+        Config::parse(r#"{"loginUrl":"/login","apis":[{"origin":"https://api.example.test"}]}"#, &o).unwrap()
+    }
+
+    #[test]
+    fn login_redirect_carries_the_tabs_own_url() {
+        let c = config();
+        assert_eq!(
+            login_redirect(&c, "/", "https://app.example.test/app1/orders?id=7&x=a%20b#frag").as_deref(),
+            Some("https://app.example.test/login?returnTo=/app1/orders%3Fid%3D7%26x%3Da%2520b")
+        );
+        assert_eq!(login_redirect(&c, "/", "https://app.example.test/login?returnTo=/x"), None);
+        assert_eq!(login_redirect(&c, "/app2/", "https://app.example.test/app1/"), None);
+        assert_eq!(login_redirect(&c, "/", "https://evil.test/app1/"), None);
+    }
+
+    #[test]
+    fn return_round_trips() {
+        let c = config();
+        let login = login_redirect(&c, "/", "https://app.example.test/app1/orders?id=7&x=a%20b").unwrap();
+        assert_eq!(return_target(&c, "/", &login).as_deref(), Some("https://app.example.test/app1/orders?id=7&x=a%20b"));
+    }
+
+    #[test]
+    fn open_redirects_are_refused() {
+        let c = config();
+        for evil in [
+            "https://evil.test/",
+            "https%3A%2F%2Fevil.test%2F",
+            "//evil.test/x",
+            "%2F%2Fevil.test",
+            "/%2F/evil.test".replace("/%2F/", "%2F%2F").as_str(),
+            "/\\evil.test",
+            "%2F%5Cevil.test",
+            "javascript:alert(1)",
+            "javascript%3Aalert(1)",
+            "https://app.example.test@evil.test/",
+            "https://app.example.test.evil.test/",
+            "http://app.example.test/x",
+            "https://app.example.test:444/x",
+            "/login?returnTo=https://evil.test",
+            "%0d%0a/x",
+            "%zz",
+            "x",
+        ] {
+            let url = format!("https://app.example.test/login?returnTo={evil}");
+            assert_eq!(return_target(&c, "/", &url), None, "{evil} must be refused");
+        }
+    }
+
+    #[test]
+    fn out_of_scope_returns_are_refused() {
+        let c = config();
+        assert_eq!(return_target(&c, "/app1/", "https://app.example.test/login?returnTo=/app1/x"), None, "login page itself out of scope");
+        assert_eq!(return_target(&c, "/", "https://app.example.test/login?returnTo=/app1/x").as_deref(), Some("https://app.example.test/app1/x"));
+        assert_eq!(return_target(&c, "/", "https://app.example.test/app1/?returnTo=/app2/"), None, "only from the login page");
+        assert_eq!(return_target(&c, "/", "https://app.example.test/login"), None);
+    }
+}

@@ -1,0 +1,140 @@
+//! Token endpoint responses: the tokens are taken out, the rest goes on to the page.
+//!
+//! A response is untrusted input: it must be a JSON object whose token fields are
+//! header-safe strings of bounded size; anything else is an error and changes nothing.
+
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+
+use crate::config::TokenFields;
+use crate::error::{Input, InputError};
+
+/// The largest token response accepted, in bytes.
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+/// The longest token accepted, in bytes.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// The longest lifetime believed: ten years.
+pub const MAX_EXPIRES_IN_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// What a successful token response carried.
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token, when the server sent one (rotation).
+    pub refresh_token: Option<String>,
+    /// The lifetime in milliseconds, when the server said.
+    pub expires_in_ms: Option<u64>,
+    /// The user info, as raw JSON.
+    pub user: Option<Box<RawValue>>,
+}
+
+/// Takes the tokens out of `body`. Returns them and the body the page may see: the same
+/// object without the access and refresh token fields.
+pub fn take_tokens(body: &str, fields: &TokenFields) -> Result<(Tokens, String), InputError> {
+    if body.len() > MAX_RESPONSE_BYTES {
+        return Err(err("", "larger than 256 KiB"));
+    }
+    let mut object: BTreeMap<String, &RawValue> = InputError::decode(Input::TokenResponse, body)?;
+    let access_token = match object.remove(&fields.access_token) {
+        Some(raw) => token(raw, &fields.access_token)?,
+        None => return Err(err(&fields.access_token, "missing")),
+    };
+    let refresh_token = match object.remove(&fields.refresh_token) {
+        Some(raw) if raw.get() == "null" => None,
+        Some(raw) => Some(token(raw, &fields.refresh_token)?),
+        None => None,
+    };
+    let expires_in_ms = match object.get(&fields.expires_in) {
+        None => None,
+        Some(raw) if raw.get() == "null" => None,
+        Some(raw) => Some(expires_in(raw, &fields.expires_in)?),
+    };
+    let user = match &fields.user {
+        Some(name) => object.get(name).filter(|raw| raw.get() != "null").map(|raw| RawValue::from_string(raw.get().to_string()).ok()).flatten(),
+        None => None,
+    };
+    let page_body = serde_json::to_string(&object).map_err(|e| err("", e.to_string()))?;
+    Ok((Tokens { access_token, refresh_token, expires_in_ms, user }, page_body))
+}
+
+fn err(field: &str, message: impl Into<String>) -> InputError {
+    InputError::new(Input::TokenResponse, field, message)
+}
+
+fn token(raw: &RawValue, field: &str) -> Result<String, InputError> {
+    let s: String = serde_json::from_str(raw.get()).map_err(|_| err(field, "expected a string"))?;
+    if s.is_empty() || s.len() > MAX_TOKEN_BYTES {
+        return Err(err(field, "expected a non-empty string of at most 16 KiB"));
+    }
+    // It goes into an Authorization header: visible ASCII only.
+    if !s.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(err(field, "expected visible ASCII characters only"));
+    }
+    Ok(s)
+}
+
+fn expires_in(raw: &RawValue, field: &str) -> Result<u64, InputError> {
+    let text = raw.get();
+    // Some servers send the number as a string.
+    let digits = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    let seconds: u64 = match digits.parse::<u64>() {
+        Ok(n) => n,
+        Err(_) => match digits.parse::<f64>() {
+            Ok(f) if f.is_finite() && f >= 0.0 => f as u64,
+            _ => return Err(err(field, "expected a number of seconds")),
+        },
+    };
+    if seconds > MAX_EXPIRES_IN_SECONDS {
+        return Err(err(field, "expected at most ten years of seconds"));
+    }
+    Ok(seconds * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields() -> TokenFields {
+        TokenFields { access_token: "access_token".into(), refresh_token: "refresh_token".into(), expires_in: "expires_in".into(), user: Some("user".into()) }
+    }
+
+    #[test]
+    fn takes_tokens_and_keeps_the_rest() {
+        let (t, page) = take_tokens(r#"{"access_token":"AT1","refresh_token":"RT1","expires_in":300,"token_type":"Bearer","user":{"name":"ada"}}"#, &fields()).unwrap();
+        assert_eq!(t.access_token, "AT1");
+        assert_eq!(t.refresh_token.as_deref(), Some("RT1"));
+        assert_eq!(t.expires_in_ms, Some(300_000));
+        assert_eq!(t.user.unwrap().get(), r#"{"name":"ada"}"#);
+        assert!(!page.contains("AT1") && !page.contains("RT1"), "{page}");
+        assert!(page.contains(r#""token_type":"Bearer""#) && page.contains("ada"));
+    }
+
+    #[test]
+    fn expiry_may_be_a_string_or_absent() {
+        let (t, _) = take_tokens(r#"{"access_token":"a","expires_in":"60"}"#, &fields()).unwrap();
+        assert_eq!(t.expires_in_ms, Some(60_000));
+        let (t, _) = take_tokens(r#"{"access_token":"a"}"#, &fields()).unwrap();
+        assert_eq!((t.expires_in_ms, t.refresh_token), (None, None));
+    }
+
+    #[test]
+    fn malformed_responses_name_the_field() {
+        let f = fields();
+        let field = |b: &str| take_tokens(b, &f).unwrap_err().field;
+        assert_eq!(field(r#"{"refresh_token":"r"}"#), "access_token");
+        assert_eq!(field(r#"{"access_token":7}"#), "access_token");
+        assert_eq!(field(r#"{"access_token":""}"#), "access_token");
+        assert_eq!(field(r#"{"access_token":"a b"}"#), "access_token");
+        assert_eq!(field(r#"{"access_token":"a\r\nX-Evil: 1"}"#), "access_token");
+        assert_eq!(field(r#"{"access_token":"a","refresh_token":{}}"#), "refresh_token");
+        assert_eq!(field(r#"{"access_token":"a","expires_in":-1}"#), "expires_in");
+        assert_eq!(field(r#"{"access_token":"a","expires_in":1e300}"#), "expires_in");
+        assert_eq!(field(r#"{"access_token":"a","expires_in":99999999999999999999999}"#), "expires_in");
+        assert_eq!(field(&format!(r#"{{"access_token":"{}"}}"#, "a".repeat(MAX_TOKEN_BYTES + 1))), "access_token");
+        for junk in ["", "[]", "null", "{", "\"a\"", &"[".repeat(100_000)] {
+            assert!(take_tokens(junk, &f).is_err());
+        }
+    }
+}
