@@ -37,6 +37,10 @@ impl Req {
             .or_else(|| parts.headers.get(HOST).and_then(|h| h.to_str().ok()).map(str::to_string))
             .ok_or_else(|| reply::error(400, "missing_host"))?;
         let host = host_of(&authority).ok_or_else(|| reply::error(400, "bad_host"))?;
+        // A declared length over the limit is refused before reading anything.
+        if hyper::body::Body::size_hint(&body).lower() > MAX_BODY as u64 {
+            return Err(reply::error(413, "body_too_large"));
+        }
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {

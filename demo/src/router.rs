@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
-use hyper::Request;
+use http_body_util::Full;
+use hyper::body::Body;
+use hyper::header::{HeaderValue, CONTENT_LENGTH};
+use hyper::{Method, Request};
 
 use crate::reply::Resp;
 use crate::request::Req;
@@ -23,6 +26,7 @@ pub async fn handle(shared: Arc<Shared>, role: Role, request: Request<Incoming>)
         }
         Err(resp) => (resp, "?".to_string(), false),
     };
+    let resp = if method == Method::HEAD { without_body(resp) } else { resp };
     if !shared.setup.quiet {
         let port = shared.setup.ports.of(role);
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -35,6 +39,15 @@ pub async fn handle(shared: Arc<Shared>, role: Role, request: Request<Incoming>)
         );
     }
     resp
+}
+
+/// HEAD: same headers, declared length, no body (hyper's h2 would send the body).
+fn without_body(resp: Resp) -> Resp {
+    let (mut parts, body) = resp.into_parts();
+    if let Some(len) = body.size_hint().exact() {
+        parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Resp::from_parts(parts, Full::default())
 }
 
 async fn route(shared: &Shared, role: Role, req: &Req) -> Resp {

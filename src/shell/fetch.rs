@@ -1,0 +1,152 @@
+//! Fetch events the engine claimed: API calls (bearer, wait, block, replay), token
+//! endpoints (tokens taken out), the logout endpoint, and the diagnostics route.
+
+use js_sys::{ArrayBuffer, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Headers, Request, RequestInit, RequestMode, Response, ResponseInit};
+
+use super::{js, run_effects, waiters, with_engine};
+use crate::engine::{Admission, Route, TokenVerdict, Verdict, REFRESH_WAIT_MS};
+
+/// Answers a request the bootstrap handed over.
+pub async fn handle(request: Request) -> Result<Response, JsValue> {
+    let url = request.url();
+    let route = with_engine(|e| e.route(&url, &request.method())).unwrap_or(Route::Other);
+    let response = match route {
+        Route::Other => network(&request).await,
+        Route::State => state_response(),
+        Route::Api => api(&request, false).await,
+        Route::Logout => api(&request, true).await,
+        Route::Token(i) => token(&request, i).await,
+    };
+    run_effects().await;
+    response
+}
+
+async fn network(request: &Request) -> Result<Response, JsValue> {
+    js::wait(js::scope()?.fetch_with_request(request)).await?.dyn_into().map_err(JsValue::from)
+}
+
+fn json_response(status: u16, body: &str, blocked: bool) -> Result<Response, JsValue> {
+    let headers = Headers::new()?;
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    if blocked {
+        headers.set("lockstep-blocked", "1")?;
+    }
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    Response::new_with_opt_str_and_init(Some(body), &init)
+}
+
+fn state_response() -> Result<Response, JsValue> {
+    let body = with_engine(|e| e.state_message(js::now(), "")).unwrap_or_default();
+    json_response(200, &body, false)
+}
+
+fn blocked() -> Result<Response, JsValue> {
+    json_response(401, r#"{"error":"lockstep_blocked","message":"the session has ended; log in again"}"#, true)
+}
+
+/// A copy of `request` with the bearer, and the body read once so it can be replayed.
+fn with_bearer(request: &Request, body: &Option<ArrayBuffer>, token: &str) -> Result<Request, JsValue> {
+    let headers = Headers::new_with_headers(&request.headers())?;
+    let mut bearer = String::with_capacity(token.len() + 7);
+    bearer.push_str("Bearer ");
+    bearer.push_str(token);
+    headers.set("authorization", &bearer)?;
+    let init = RequestInit::new();
+    init.set_headers(&headers);
+    if let Some(b) = body {
+        init.set_body(b);
+    }
+    Request::new_with_request_and_init(request, &init)
+}
+
+/// Waits until a refresh settles, at most [`REFRESH_WAIT_MS`]; false when the wait ran out.
+async fn refresh_settled() -> bool {
+    // Waiters resolve with `true`; the timer resolves with `false`.
+    let settled = Promise::new(&mut |resolve, _| waiters::push(resolve));
+    let timeout = js::sleep(REFRESH_WAIT_MS);
+    js::wait(Promise::race(&js_sys::Array::of2(&settled, &timeout))).await.map(|v| v.is_truthy()).unwrap_or(false)
+}
+
+async fn api(request: &Request, is_logout: bool) -> Result<Response, JsValue> {
+    let navigate = request.mode() == RequestMode::Navigate;
+    let has_authorization = request.headers().has("authorization").unwrap_or(false);
+    let method = request.method();
+    let body = if method == "GET" || method == "HEAD" { None } else { Some(js::wait(request.clone()?.array_buffer()?).await?.dyn_into::<ArrayBuffer>()?) };
+    let mut replayed = false;
+    let mut replay_with: Option<(String, u64)> = None;
+    loop {
+        let (token, generation) = match replay_with.take() {
+            Some(t) => t,
+            None => match with_engine(|e| e.admit(js::now(), navigate, has_authorization)).unwrap_or(Admission::PassThrough) {
+                Admission::PassThrough => return network(request).await,
+                Admission::Block if is_logout => return network(request).await,
+                Admission::Block => return blocked(),
+                Admission::Wait => {
+                    run_effects().await;
+                    if !refresh_settled().await {
+                        return json_response(504, r#"{"error":"lockstep_refresh_timeout","message":"the token refresh did not finish in time"}"#, false);
+                    }
+                    continue;
+                }
+                Admission::Attach { token, generation } => (token, generation),
+            },
+        };
+        let outgoing = with_bearer(request, &body, &token)?;
+        let response = network(&outgoing).await?;
+        let status = response.status();
+        if is_logout {
+            if status < 500 {
+                with_engine(|e| e.handle_logout_observed(js::now()));
+            }
+            return Ok(response);
+        }
+        match with_engine(|e| e.handle_api_response(js::now(), generation, status, replayed)).unwrap_or(Verdict::Deliver) {
+            Verdict::Deliver => return Ok(response),
+            Verdict::Replay { token, generation } => {
+                replayed = true;
+                replay_with = Some((token, generation));
+            }
+            Verdict::WaitThenReplay => {
+                replayed = true;
+                run_effects().await;
+                if !refresh_settled().await {
+                    return Ok(response);
+                }
+            }
+        }
+    }
+}
+
+async fn token(request: &Request, index: usize) -> Result<Response, JsValue> {
+    let response = network(request).await?;
+    let status = response.status();
+    if !(200..300).contains(&status) {
+        return Ok(response);
+    }
+    let text = js::wait(response.clone()?.text()?).await?.as_string().unwrap_or_default();
+    if let Some(r) = super::with_engine_mut(|e| e.seed_marker(js::random8())) {
+        let _ = r;
+    }
+    match with_engine(|e| e.handle_token_response(js::now(), index, status, &text)).unwrap_or(TokenVerdict::PassThrough) {
+        TokenVerdict::PassThrough => Ok(response),
+        TokenVerdict::Replace(body) => {
+            let headers = Headers::new()?;
+            headers.set("content-type", "application/json")?;
+            headers.set("cache-control", "no-store")?;
+            let init = ResponseInit::new();
+            init.set_status(status);
+            init.set_headers(&headers);
+            Response::new_with_opt_str_and_init(Some(&body), &init)
+        }
+        TokenVerdict::Refuse(e) => {
+            let body = serde_json::json!({ "error": "lockstep_bad_token_response", "message": e.to_string() }).to_string();
+            json_response(502, &body, false)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The few globals the shell needs, bound once; clock, randomness and error conversion.
+
+use js_sys::{Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::ServiceWorkerGlobalScope;
+
+/// The worker's global scope. Fails (not panics) when run elsewhere.
+pub fn scope() -> Result<ServiceWorkerGlobalScope, JsValue> {
+    js_sys::global().dyn_into::<ServiceWorkerGlobalScope>().map_err(|_| JsValue::from_str("lockstep: not running in a service worker"))
+}
+
+/// Wall-clock milliseconds: the engine's only notion of time.
+pub fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// Eight random bytes from the platform CSPRNG (zeros if it is missing).
+pub fn random8() -> [u8; 8] {
+    let mut buf = [0u8; 8];
+    if let Ok(s) = scope() {
+        if let Ok(c) = s.crypto() {
+            let _ = c.get_random_values_with_u8_array(&mut buf);
+        }
+    }
+    buf
+}
+
+/// Awaits a JS promise.
+pub async fn wait(p: Promise) -> Result<JsValue, JsValue> {
+    JsFuture::from(p).await
+}
+
+/// Reads `obj[key]`.
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Calls `obj[key](args…)` and returns the result.
+pub fn call(obj: &JsValue, key: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: js_sys::Function = get(obj, key).dyn_into().map_err(|_| JsValue::from_str("lockstep: missing method"))?;
+    let arr = js_sys::Array::new();
+    for a in args {
+        arr.push(a);
+    }
+    f.apply(obj, &arr)
+}
+
+/// A promise that resolves to `false` after `ms`.
+pub fn sleep(ms: u64) -> Promise {
+    Promise::new(&mut |resolve, _| {
+        if let Ok(s) = scope() {
+            let _ = s.set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, ms.min(i32::MAX as u64) as i32, &JsValue::FALSE);
+        }
+    })
+}
+
+/// Logs when the config's `debug` flag is on.
+pub fn debug(on: bool, msg: &str) {
+    if on {
+        web_sys::console::debug_1(&JsValue::from_str(msg));
+    }
+}

@@ -1,0 +1,228 @@
+//! The wasm shell: service-worker events in, engine calls, effects out. No decisions live
+//! here; every `if` about the session is in the engine.
+
+mod clients;
+mod config_cache;
+mod cookies;
+mod fetch;
+mod js;
+mod store;
+mod waiters;
+
+use std::cell::RefCell;
+
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use web_sys::{MessagePort, Request, Response};
+
+use crate::config::Config;
+use crate::engine::{Effect, Engine, Route};
+use crate::origin::parse_url;
+use crate::protocol::{encode_error, ErrorCode};
+
+thread_local! {
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    static LOAD_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+    static BACKGROUND: RefCell<Vec<Promise>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on the engine, if loaded. Never holds the borrow across an await.
+pub(crate) fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> Option<T> {
+    ENGINE.with(|cell| cell.try_borrow_mut().ok().and_then(|mut e| e.as_mut().map(f)))
+}
+
+pub(crate) fn with_engine_mut<T>(f: impl FnOnce(&mut Engine) -> T) -> Option<T> {
+    with_engine(f)
+}
+
+fn debug_on() -> bool {
+    with_engine(|e| e.config().debug).unwrap_or(false)
+}
+
+/// Loads config and persisted state. Called at the top level of every worker start (and
+/// again, with `fresh`, at install). Effects wait for the first event once active.
+#[wasm_bindgen]
+pub async fn start(config_url: String, fresh: bool) -> Result<(), JsValue> {
+    if !fresh && with_engine(|_| ()).is_some() {
+        return Ok(());
+    }
+    let result = load(&config_url, fresh).await;
+    LOAD_ERROR.with(|e| *e.borrow_mut() = result.as_ref().err().and_then(|v| v.as_string()));
+    result
+}
+
+async fn load(config_url: &str, fresh: bool) -> Result<(), JsValue> {
+    let scope = js::scope()?;
+    let here = parse_url(&scope.location().href()).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let config_url = crate::origin::resolve(&here.origin, config_url).map_err(|_| JsValue::from_str("lockstep: ?config= must be a path on the worker's origin"))?;
+    if config_url.origin != here.origin {
+        return Err(JsValue::from_str("lockstep: ?config= must be a path on the worker's origin"));
+    }
+    let text = config_cache::load(&config_url.href(), fresh).await?;
+    let config = Config::parse(&text, &here.origin).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let scope_path = parse_url(&scope.registration().scope()).map(|u| u.path).unwrap_or_else(|_| "/".into());
+    let mut engine = Engine::new(config, &scope_path);
+    let persisted = store::load().await.unwrap_or(None);
+    if let Err(e) = engine.restore(js::now(), persisted.as_deref()) {
+        js::debug(true, &e.to_string());
+    }
+    engine.seed_marker(js::random8());
+    let cross_site = engine.config().cross_site.clone();
+    ENGINE.with(|cell| *cell.borrow_mut() = Some(engine));
+    if let Some(cs) = cross_site {
+        sync_cookie(&cs.cookie_name).await;
+    }
+    Ok(())
+}
+
+async fn sync_cookie(name: &str) {
+    if let Ok(value) = cookies::read(name).await {
+        if let Some(Err(e)) = with_engine(|e| e.handle_cookie(js::now(), value.as_deref())) {
+            js::debug(true, &e.to_string());
+        }
+    }
+}
+
+/// Activation: subscribe to the marker cookie and run what the restore queued.
+#[wasm_bindgen]
+pub async fn activate() -> Result<(), JsValue> {
+    if let Some(Some(cs)) = with_engine(|e| e.config().cross_site.clone()) {
+        let _ = cookies::subscribe(&cs.cookie_name, &js::scope()?.registration().scope()).await;
+    }
+    run_effects().await;
+    Ok(())
+}
+
+/// Sync: does the worker answer this request? Called for every non-navigation fetch.
+#[wasm_bindgen]
+pub fn wants(url: &str, method: &str) -> bool {
+    with_engine(|e| e.route(url, method) != Route::Other).unwrap_or(false)
+}
+
+/// A fetch event the bootstrap handed over (after `wants` said yes).
+#[wasm_bindgen]
+pub async fn handle_fetch(request: Request) -> Result<Response, JsValue> {
+    fetch::handle(request).await
+}
+
+/// A navigation passed by (never held): with a cross-site marker, re-check the cookie.
+#[wasm_bindgen]
+pub async fn saw_navigation() -> Result<(), JsValue> {
+    if let Some(Some(cs)) = with_engine(|e| e.config().cross_site.clone()) {
+        if cookies::supported() {
+            sync_cookie(&cs.cookie_name).await;
+            run_effects().await;
+        }
+    }
+    Ok(())
+}
+
+/// The marker cookie changed.
+#[wasm_bindgen]
+pub async fn handle_cookie_change() -> Result<(), JsValue> {
+    saw_navigation().await
+}
+
+/// A page message: `data` as the page sent it, from the client `client_id` at `client_url`,
+/// with the reply port. The reply is posted first, then the effects run.
+#[wasm_bindgen]
+pub async fn handle_message(data: JsValue, client_id: String, client_url: String, port: Option<MessagePort>) -> Result<(), JsValue> {
+    let json = match data.as_string() {
+        Some(s) => s,
+        None => js_sys::JSON::stringify(&data).ok().and_then(|s| s.as_string()).unwrap_or_default(),
+    };
+    let reply = match with_engine(|e| e.handle_message(js::now(), &client_id, &client_url, &json)) {
+        Some(r) => r,
+        None => {
+            let why = LOAD_ERROR.with(|e| e.borrow().clone()).unwrap_or_else(|| "the worker has not loaded".into());
+            let code = if why.contains("config") { ErrorCode::BadConfig } else { ErrorCode::NotReady };
+            encode_error(code, &why)
+        }
+    };
+    js::debug(debug_on(), &reply);
+    if let Some(p) = port {
+        p.post_message(&JsValue::from_str(&reply))?;
+    }
+    run_effects().await;
+    Ok(())
+}
+
+/// The worker's load error for the bootstrap to report, if any.
+#[wasm_bindgen]
+pub fn load_error() -> Option<String> {
+    LOAD_ERROR.with(|e| e.borrow().clone())
+}
+
+/// Resolves when the background work started by earlier events (refresh and logout calls)
+/// is done: the bootstrap passes it to `waitUntil`.
+#[wasm_bindgen]
+pub fn settled() -> Promise {
+    let list = BACKGROUND.with(|b| core::mem::take(&mut *b.borrow_mut()));
+    let arr = js_sys::Array::new();
+    for p in list {
+        arr.push(&p);
+    }
+    Promise::all_settled(&arr)
+}
+
+fn background(fut: impl core::future::Future<Output = Result<JsValue, JsValue>> + 'static) {
+    let p = wasm_bindgen_futures::future_to_promise(fut);
+    BACKGROUND.with(|b| b.borrow_mut().push(p));
+}
+
+/// Runs queued engine effects in order.
+pub(crate) async fn run_effects() {
+    while let Some(effect) = with_engine(|e| e.poll_effect()).flatten() {
+        match effect {
+            Effect::Broadcast => {
+                let _ = clients::broadcast().await;
+            }
+            Effect::Persist => {
+                if let Some(json) = with_engine(|e| e.persisted()) {
+                    let _ = store::save(&json).await;
+                }
+            }
+            Effect::RefreshSettled => waiters::wake_all(),
+            Effect::Refresh { url, body, content_type } => background(async move {
+                let outcome = post(&url, "POST", Some(&body), Some(content_type), None).await;
+                match outcome {
+                    Ok((status, text)) => with_engine(|e| e.handle_refresh_response(js::now(), status, &text)),
+                    Err(_) => with_engine(|e| e.handle_refresh_error(js::now())),
+                };
+                Box::pin(run_effects()).await;
+                Ok(JsValue::UNDEFINED)
+            }),
+            Effect::Logout { url, method, token, epoch } => background(async move {
+                let delivered = matches!(post(&url, &method, None, None, token.as_deref()).await, Ok((s, _)) if s < 500);
+                with_engine(|e| e.handle_logout_result(js::now(), epoch, delivered));
+                Box::pin(run_effects()).await;
+                Ok(JsValue::UNDEFINED)
+            }),
+            Effect::SetCookie { name, domain, value } => {
+                let _ = cookies::write(&name, &domain, &value).await;
+            }
+        }
+    }
+}
+
+/// A request the worker makes itself (refresh, logout), with cookies.
+async fn post(url: &str, method: &str, body: Option<&str>, content_type: Option<&str>, bearer: Option<&str>) -> Result<(u16, String), JsValue> {
+    use wasm_bindgen::JsCast;
+    let headers = web_sys::Headers::new()?;
+    if let Some(ct) = content_type {
+        headers.set("content-type", ct)?;
+    }
+    if let Some(t) = bearer {
+        headers.set("authorization", &format!("Bearer {t}"))?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(&headers);
+    init.set_credentials(web_sys::RequestCredentials::Include);
+    if let Some(b) = body {
+        init.set_body(&JsValue::from_str(b));
+    }
+    let resp: Response = js::wait(js::scope()?.fetch_with_str_and_init(url, &init)).await?.dyn_into()?;
+    let text = js::wait(resp.text()?).await?.as_string().unwrap_or_default();
+    Ok((resp.status(), text))
+}

@@ -1,0 +1,95 @@
+/* Lockstep service-worker bootstrap (classic script).
+ *
+ * Registers every listener synchronously during first evaluation and forwards to the wasm
+ * shell; decisions live in Rust. Starts wasm initialisation at the top level on every
+ * worker start: a stopped worker is restarted by the very event it must answer.
+ *
+ * URL parameters: ?config=<path of lockstep.config.json>&base=<directory of the glue>.
+ * Both must be on this worker's origin. Usable from an existing worker:
+ *   importScripts("/lockstep-sw.js?config=/lockstep.config.json&base=/lockstep/")
+ * does not work (importScripts ignores our location), so set
+ *   self.LOCKSTEP = { config: "/lockstep.config.json", base: "/lockstep/" }
+ * before importScripts("/lockstep/lockstep-sw.js").
+ */
+"use strict";
+(() => {
+  const here = new URL(self.location.href);
+  const opts = self.LOCKSTEP || {};
+  const sameOrigin = (value, fallback) => {
+    const url = new URL(value || fallback, here);
+    if (url.origin !== here.origin) throw new Error("lockstep: " + value + " is not on the worker's origin");
+    return url;
+  };
+  const configUrl = sameOrigin(opts.config || here.searchParams.get("config"), "/lockstep.config.json").href;
+  const base = sameOrigin(opts.base || here.searchParams.get("base"), "./");
+  importScripts(new URL("lockstep.js", base).href);
+  const wasm = self.wasm_bindgen;
+
+  // How long a request that might be ours waits for a restarting worker.
+  const RESTART_WAIT_MS = 3000;
+  let live = false;
+  let failure = null;
+  const ready = wasm({ module_or_path: new URL("lockstep_bg.wasm", base) })
+    .then(() => wasm.start(configUrl, false))
+    .then(() => { live = true; }, (e) => { failure = e; live = false; throw e; });
+  ready.catch((e) => console.error("lockstep:", e));
+
+  const settle = (event, promise) => event.waitUntil(promise.then(() => wasm.settled()).catch(() => {}));
+
+  addEventListener("install", (event) => {
+    event.waitUntil(
+      ready.catch(() => {})
+        .then(() => wasm.start(configUrl, true))
+        .then(() => { live = true; failure = null; }, (e) => { failure = e; })
+        .then(() => self.skipWaiting()),
+    );
+  });
+
+  addEventListener("activate", (event) => {
+    event.waitUntil(self.clients.claim().then(() => (live ? wasm.activate() : undefined)).catch(() => {}));
+  });
+
+  addEventListener("fetch", (event) => {
+    const request = event.request;
+    if (request.mode === "navigate") {
+      // Never held; the worker only re-checks the cross-site cookie on the side.
+      if (live) settle(event, wasm.saw_navigation());
+      return;
+    }
+    // Scripts, styles, images, fonts… are never API calls.
+    if (request.destination !== "") return;
+    if (live) {
+      if (!wasm.wants(request.url, request.method)) return;
+      const answer = wasm.handle_fetch(request);
+      event.respondWith(answer);
+      settle(event, answer);
+      return;
+    }
+    if (failure) return;
+    // The restart window: this request might be ours; wait briefly for the engine.
+    const timeout = new Promise((resolve) => setTimeout(resolve, RESTART_WAIT_MS));
+    const answer = Promise.race([ready.catch(() => {}), timeout]).then(() =>
+      live && wasm.wants(request.url, request.method) ? wasm.handle_fetch(request) : fetch(request),
+    );
+    event.respondWith(answer);
+    settle(event, answer);
+  });
+
+  addEventListener("message", (event) => {
+    const source = event.source;
+    // Only window clients speak to us; another worker version or a port never does.
+    if (!source || typeof source.id !== "string" || typeof source.url !== "string") return;
+    const port = event.ports && event.ports[0];
+    const handled = ready.catch(() => {}).then(() => {
+      if (live) return wasm.handle_message(event.data, source.id, source.url, port);
+      const message = failure ? String(failure.message || failure) : "the worker has not loaded";
+      const code = /config/i.test(message) ? "bad-config" : "not-ready";
+      if (port) port.postMessage(JSON.stringify({ v: 1, type: "error", code, message }));
+    });
+    settle(event, handled);
+  });
+
+  addEventListener("cookiechange", (event) => {
+    if (live) settle(event, wasm.handle_cookie_change());
+  });
+})();
