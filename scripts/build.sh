@@ -3,8 +3,9 @@
 # Prints raw and gzip -9 sizes and checks the shipped total against the 40 KiB target.
 #   scripts/build.sh            build (installs missing tools first)
 #   LOCKSTEP_NO_OPT=1 ...       skip wasm-opt (faster local iterations)
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$LOCKSTEP_ROOT"
+cd "$LOCKSTEP_ROOT" || exit 1
 
 SIZE_TARGET=$((40 * 1024)) # shipped size (wasm + glue + bootstrap, gzip -9)
 SW_FILES=(lockstep-sw.js lockstep-client.js lockstep-client.d.ts)
@@ -52,13 +53,13 @@ for f in lockstep-sw.js lockstep.js lockstep_bg.wasm lockstep-client.js lockstep
 done
 
 gz() { gzip -9 -c "$1" | wc -c; }
-printf '\n%-24s %10s %10s\n' "dist/" "raw" "gzip -9"
+printf '\n%-22s %9s %9s\n' "dist/" "raw B" "gzip-9 B"
 for f in lockstep-sw.js lockstep.js lockstep_bg.wasm lockstep-client.js lockstep-client.d.ts; do
-  printf '%-24s %10s %10s\n' "$f" "$(human_size "$(wc -c <"dist/$f")")" "$(human_size "$(gz "dist/$f")")"
+  printf '%-22s %9d %9d\n' "$f" "$(wc -c <"dist/$f")" "$(gz "dist/$f")"
 done
 shipped=$(($(gz dist/lockstep_bg.wasm) + $(gz dist/lockstep.js) + $(gz dist/lockstep-sw.js)))
-printf '\nshipped (wasm + glue + bootstrap, gzip -9): %s of %s target' \
-  "$(human_size "$shipped")" "$(human_size "$SIZE_TARGET")"
+printf '\nshipped size (wasm + glue + bootstrap, gzip -9): %d B = %s of %s target' \
+  "$shipped" "$(human_size "$shipped")" "$(human_size "$SIZE_TARGET")"
 if [ "$shipped" -le "$SIZE_TARGET" ]; then
   printf ' — OK\n'
 else

@@ -4,8 +4,9 @@
 #   scripts/dev.sh                 app :8443, API :8444, other :8445
 #   LOCKSTEP_APP_PORT=9443 ...     other ports (also LOCKSTEP_API_PORT, LOCKSTEP_OTHER_PORT)
 #   scripts/dev.sh --test-hooks    extra arguments go to the demo server
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$LOCKSTEP_ROOT"
+cd "$LOCKSTEP_ROOT" || exit 1
 
 APP_PORT="${LOCKSTEP_APP_PORT:-8443}"
 API_PORT="${LOCKSTEP_API_PORT:-8444}"

@@ -151,8 +151,9 @@ ensure_certs() {
   [ -f "$script" ] || die "scripts/mkcert.sh is missing"
   step "Making local HTTPS certificates (scripts/mkcert.sh)"
   bash "$script"
-  [ -f "$LOCKSTEP_ROOT/certs/lockstep.pem" ] && [ -f "$LOCKSTEP_ROOT/certs/lockstep-key.pem" ] \
-    || die "scripts/mkcert.sh did not produce certs/lockstep.pem and certs/lockstep-key.pem"
+  if [ ! -f "$LOCKSTEP_ROOT/certs/lockstep.pem" ] || [ ! -f "$LOCKSTEP_ROOT/certs/lockstep-key.pem" ]; then
+    die "scripts/mkcert.sh did not produce certs/lockstep.pem and certs/lockstep-key.pem"
+  fi
   # Node's fetch (e2e harness, bench) must trust the same CA as the browser.
   local caroot
   if caroot="$(mkcert -CAROOT 2>/dev/null)" && [ -f "$caroot/rootCA.pem" ]; then

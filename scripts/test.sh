@@ -7,8 +7,9 @@
 # Installs whatever is missing first (see scripts/lib.sh).
 #   scripts/test.sh              all tiers
 #   scripts/test.sh host wasm    only these tiers (in the order above)
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-cd "$LOCKSTEP_ROOT"
+cd "$LOCKSTEP_ROOT" || exit 1
 
 ALL_TIERS=(host wasm mkcert e2e)
 if [ $# -gt 0 ]; then
@@ -58,7 +59,7 @@ print_summary() {
 # run_tier NAME FUNCTION — runs FUNCTION in a subshell with errexit, logs it, records the result,
 # and stops the whole run when it fails.
 run_tier() {
-  local name="$1" fn="$2" t0 rc counts passed failed
+  local name="$1" fn="$2" t0 rc passed failed
   step "Tier $name"
   t0=$(now_s)
   set +e
@@ -106,7 +107,8 @@ tier_e2e() {
   # The harness trusts the mkcert CA itself; this lets plain fetch() in tests trust it too.
   if [ -n "${LOCKSTEP_CA:-}" ]; then export NODE_EXTRA_CA_CERTS="$LOCKSTEP_CA"; fi
   step "End-to-end suites (node --test e2e/)"
-  node --test --test-concurrency=1 e2e/
+  # A hung test must not hang CI: every test is bounded.
+  node --test --test-concurrency=1 --test-timeout="${LOCKSTEP_E2E_TEST_TIMEOUT_MS:-180000}" e2e/
 }
 
 # ---- setup: install what is missing ------------------------------------------------------------

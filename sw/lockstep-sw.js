@@ -23,7 +23,9 @@
   const configUrl = sameOrigin(opts.config || here.searchParams.get("config"), "/lockstep.config.json").href;
   const base = sameOrigin(opts.base || here.searchParams.get("base"), "./");
   importScripts(new URL("lockstep.js", base).href);
-  const wasm = self.wasm_bindgen;
+  // The glue declares `let wasm_bindgen` at its top level: a global binding, not a property.
+  // eslint-disable-next-line no-undef
+  const wasm = wasm_bindgen;
 
   // How long a request that might be ours waits for a restarting worker.
   const RESTART_WAIT_MS = 3000;

@@ -38,6 +38,8 @@ pub const LOGOUT_RETRY_MS: u64 = 1_000;
 /// The longest logout retry delay.
 pub const LOGOUT_RETRY_MAX_MS: u64 = 60_000;
 const MAX_GREETED: usize = 256;
+/// Ends of session whose logout call is still owed; beyond this the oldest is dropped.
+const MAX_PENDING_LOGOUTS: usize = 16;
 
 /// Why the session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +89,9 @@ pub enum Effect {
         body: String,
         /// Its content type.
         content_type: &'static str,
+        /// The epoch this refresh belongs to: hand it back with the answer, so that a slow
+        /// answer for an earlier session is never taken for the current one's.
+        epoch: u64,
     },
     /// Call the logout endpoint; report with `handle_logout_result`.
     Logout {
@@ -145,7 +150,7 @@ pub struct Engine {
     idle_deadline: Option<u64>,
     refresh_since: Option<u64>,
     refresh_epoch: u64,
-    pending_logout: Option<PendingLogout>,
+    pending_logouts: Vec<PendingLogout>,
     marker: Option<String>,
     next_marker: Option<String>,
     seen_marker: Option<cross_site::Marker>,
@@ -165,7 +170,7 @@ impl Engine {
             idle_deadline: None,
             refresh_since: None,
             refresh_epoch: 0,
-            pending_logout: None,
+            pending_logouts: Vec::new(),
             marker: None,
             next_marker: None,
             seen_marker: None,
@@ -209,7 +214,7 @@ impl Engine {
                 None => take(self.refresh_due_at(login)),
             }
         }
-        if let Some(p) = &self.pending_logout {
+        for p in &self.pending_logouts {
             if !p.in_flight {
                 take(Some(p.retry_at));
             }
@@ -327,7 +332,11 @@ impl Engine {
         self.refresh_since = None;
         if call_logout && reason != Reason::Elsewhere {
             if self.config.logout.is_some() {
-                self.pending_logout = Some(PendingLogout { epoch: self.epoch, token: login.access_token, retry_at: now, attempts: 0, in_flight: false });
+                // An earlier end's call may still be owed (server down): it is kept, not replaced.
+                if self.pending_logouts.len() >= MAX_PENDING_LOGOUTS {
+                    self.pending_logouts.remove(0);
+                }
+                self.pending_logouts.push(PendingLogout { epoch: self.epoch, token: login.access_token, retry_at: now, attempts: 0, in_flight: false });
                 self.retry_logout(now);
             }
         }
@@ -341,7 +350,7 @@ impl Engine {
 
     fn retry_logout(&mut self, now: u64) {
         let Some(logout) = &self.config.logout else { return };
-        if let Some(p) = &mut self.pending_logout {
+        for p in &mut self.pending_logouts {
             if !p.in_flight && now >= p.retry_at {
                 p.in_flight = true;
                 p.attempts = p.attempts.saturating_add(1);
@@ -353,15 +362,14 @@ impl Engine {
     /// The logout call of `epoch` finished: `delivered` when the server answered (any
     /// status below 500); otherwise it is retried with backoff, never lost.
     pub fn handle_logout_result(&mut self, now: u64, epoch: u64, delivered: bool) {
-        if let Some(p) = &mut self.pending_logout {
-            if p.epoch == epoch {
-                if delivered {
-                    self.pending_logout = None;
-                } else {
-                    p.in_flight = false;
-                    let backoff = LOGOUT_RETRY_MS.saturating_mul(1u64 << p.attempts.min(16)).min(LOGOUT_RETRY_MAX_MS);
-                    p.retry_at = now.saturating_add(backoff);
-                }
+        if let Some(i) = self.pending_logouts.iter().position(|p| p.epoch == epoch) {
+            if delivered {
+                self.pending_logouts.remove(i);
+                self.effects.push_back(Effect::Persist);
+            } else if let Some(p) = self.pending_logouts.get_mut(i) {
+                p.in_flight = false;
+                let backoff = LOGOUT_RETRY_MS.saturating_mul(1u64 << p.attempts.min(16)).min(LOGOUT_RETRY_MAX_MS);
+                p.retry_at = now.saturating_add(backoff);
                 self.effects.push_back(Effect::Persist);
             }
         }
@@ -370,7 +378,7 @@ impl Engine {
 
     /// The logout call in flight when the worker stopped never reported: it is sent again.
     fn forget_in_flight_logout(&mut self) {
-        if let Some(p) = &mut self.pending_logout {
+        for p in &mut self.pending_logouts {
             p.in_flight = false;
         }
     }

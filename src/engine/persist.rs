@@ -25,7 +25,7 @@ pub struct Persisted {
     access_token: Option<String>,
     refresh_token: Option<String>,
     refresh_since: Option<u64>,
-    pending_logout: Option<PendingLogout>,
+    pending_logouts: Vec<PendingLogout>,
     marker: Option<String>,
 }
 
@@ -54,8 +54,8 @@ impl Engine {
             ),
             Session::LoggedOut { reason } => (false, *reason, None, None, None, None),
         };
-        let mut pending_logout = self.pending_logout.clone();
-        if let Some(p) = &mut pending_logout {
+        let mut pending_logouts = self.pending_logouts.clone();
+        for p in &mut pending_logouts {
             if !keep_tokens {
                 p.token = None;
             }
@@ -72,7 +72,7 @@ impl Engine {
             access_token,
             refresh_token,
             refresh_since: self.refresh_since,
-            pending_logout,
+            pending_logouts,
             marker: self.marker.clone(),
         };
         serde_json::to_string(&p).unwrap_or_default()
@@ -94,7 +94,7 @@ impl Engine {
         // refused and the session ends the coordinated way: never half logged in.)
         self.refresh_since = None;
         self.refresh_epoch = self.epoch;
-        self.pending_logout = p.pending_logout;
+        self.pending_logouts = p.pending_logouts;
         self.marker = p.marker;
     }
 }

@@ -201,13 +201,14 @@ impl Engine {
         self.refresh_since = Some(now);
         self.refresh_epoch = self.epoch;
         self.effects.push_back(Effect::Persist);
-        self.effects.push_back(Effect::Refresh { url: refresh.endpoint.url.href(), body, content_type });
+        self.effects.push_back(Effect::Refresh { url: refresh.endpoint.url.href(), body, content_type, epoch: self.epoch });
     }
 
-    /// The refresh endpoint answered. Success rotates the tokens atomically; any failure
-    /// ends the session for everyone. A response for an older epoch is ignored.
-    pub fn handle_refresh_response(&mut self, now: u64, status: u16, body: &str) {
-        if self.refresh_since.is_none() || self.refresh_epoch != self.epoch {
+    /// The refresh endpoint answered the [`Effect::Refresh`] of `epoch`. Success rotates the
+    /// tokens atomically; any failure ends the session for everyone. An answer for an
+    /// older epoch (a slow refresh of a session that has since ended) is ignored.
+    pub fn handle_refresh_response(&mut self, now: u64, epoch: u64, status: u16, body: &str) {
+        if self.refresh_since.is_none() || epoch != self.refresh_epoch || self.refresh_epoch != self.epoch {
             return self.check_deadlines(now);
         }
         self.refresh_since = None;
@@ -235,9 +236,9 @@ impl Engine {
         self.check_deadlines(now);
     }
 
-    /// The refresh request failed on the network.
-    pub fn handle_refresh_error(&mut self, now: u64) {
-        self.handle_refresh_response(now, 0, "");
+    /// The refresh request of `epoch` failed on the network.
+    pub fn handle_refresh_error(&mut self, now: u64, epoch: u64) {
+        self.handle_refresh_response(now, epoch, 0, "");
     }
 }
 
