@@ -22,6 +22,8 @@ test("decodes the PROTOCOL.md state example", () => {
   assert.deepEqual(m.idle, { timeoutMs: 900000, warningMs: 60000 });
   assert.equal(m.navigate, null);
   assert.equal(m.debug, false);
+  assert.equal(m.wakeAt, null);
+  assert.equal(decodeWorkerMessage({ ...good(), wakeAt: 1700000000000 }).wakeAt, 1700000000000);
 });
 
 test("accepts the JSON text of a state, and the optional debug flag", () => {
@@ -64,6 +66,8 @@ test("rejects forged messages of a wrong version or shape", () => {
     "idle as string": (m) => (m.idle = "15m"),
     "navigate as object": (m) => (m.navigate = { href: "/" }),
     "debug as string": (m) => (m.debug = "yes"),
+    "wakeAt as string": (m) => (m.wakeAt = "soon"),
+    "wakeAt NaN": (m) => (m.wakeAt = NaN),
   };
   for (const [name, mutate] of Object.entries(cases)) {
     const m = good();
@@ -185,12 +189,13 @@ test("worker mode: hello, trust, epochs, navigate order, hints, timeouts, idle t
   const W = 5000; // the worker's clock runs 5 s ahead of the tab's
   const sent = [];
   let behave = {}; // type -> (msg) => reply | undefined (no answer)
-  const state = (over = {}, top = {}) => ({
-    v: 1, type: "state", now: Date.now() + W,
-    state: { status: "logged-in", user: { name: "ada" }, expiresAt: null, idleDeadline: Date.now() + W + 600000,
-             epoch: 3, reason: null, ...over },
-    idle: { timeoutMs: 600000, warningMs: 60000 }, navigate: null, ...top,
-  });
+  // Like the worker, announce the idle deadline as the next wake-up unless told otherwise.
+  const state = (over = {}, top = {}) => {
+    const st = { status: "logged-in", user: { name: "ada" }, expiresAt: null, idleDeadline: Date.now() + W + 600000,
+                 epoch: 3, reason: null, ...over };
+    return { v: 1, type: "state", now: Date.now() + W, state: st,
+             idle: { timeoutMs: 600000, warningMs: 60000 }, wakeAt: st.idleDeadline, navigate: null, ...top };
+  };
   class FakeSW extends EventTarget {
     scriptURL = "https://app.test/lockstep-sw.js?config=x";
     state = "activated";
@@ -284,7 +289,21 @@ test("worker mode: hello, trust, epochs, navigate order, hints, timeouts, idle t
   assert.equal(warnings.at(-1).deadline > Date.now(), true);
   fromWorker(state({ epoch: 6, idleDeadline: Date.now() + W + 600000 })); // activity elsewhere
   assert.equal(warnings.at(-1), null);
-  fromWorker(state({ epoch: 7, status: "logged-out", user: null, idleDeadline: null })); // stops all timers
+
+  // wakeAt alone drives the tick (e.g. a logout retry while logged out), on the tab's clock.
+  sent.length = 0;
+  behave = { tick: () => state({ epoch: 7, status: "logged-out", reason: "logout", user: null, idleDeadline: null }) };
+  const lastTickAt = Date.now();
+  fromWorker(state({ epoch: 7, status: "logged-out", reason: "logout", user: null, idleDeadline: null },
+    { wakeAt: Date.now() + W + 1100 }));
+  assert.deepEqual(sent, []);
+  await new Promise((r) => setTimeout(r, 1300));
+  assert.deepEqual(sent, ["tick"], "a tick at wakeAt, at most one a second");
+  assert.ok(Date.now() - lastTickAt >= 1100);
+  fromWorker(state({ epoch: 8, status: "logged-out", user: null, idleDeadline: null })); // wakeAt null: no timers
+  sent.length = 0;
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(sent, []);
 });
 
 test("hard reload: one guarded reload, then uncontrolled with a warning", async () => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test tier, stops at the first failing one, and prints a summary:
 #   host   cargo test --workspace (engine, demo server, property tests)
-#   wasm   wasm-bindgen-test suites in tests/ inside a real service worker (headless Chromium)
+#   wasm   the wasm-bindgen-test suites in tests/, inside a real service worker (headless Chromium)
 #   mkcert scripts/test-mkcert.sh, when present
 #   e2e    dist/ + demo server + mkcert certs, then node --test e2e/ (multi-tab Chromium)
 # Installs whatever is missing first (see scripts/lib.sh).
@@ -87,12 +87,13 @@ tier_host() {
 
 tier_wasm() {
   # The runner drives Chromium through chromedriver; webdriver.json (crate root) has its flags.
-  # --tests: unit and integration tests; doctests stay on the host tier.
+  # --test '*': the suites in tests/ (each wasm one says run_in_service_worker). The crate's
+  # unit tests and doctests are host tests (they may use proptest, which is host-only).
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     CHROMEDRIVER="$CHROMEDRIVER" \
     WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}" \
     WASM_BINDGEN_TEST_DRIVER_TIMEOUT="${WASM_BINDGEN_TEST_DRIVER_TIMEOUT:-30}" \
-    cargo test -p lockstep --target wasm32-unknown-unknown --tests
+    cargo test -p lockstep --target wasm32-unknown-unknown --test '*'
 }
 
 tier_mkcert() {

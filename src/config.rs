@@ -4,9 +4,8 @@
 //! bad values are refused with an error naming the field. It is only ever read from the
 //! worker's own origin, never from a page message.
 
-use serde::Deserialize;
-
 use crate::error::{Input, InputError};
+use crate::json::{self, Object, Value};
 use crate::origin::{parse_origin, resolve, Origin, Url};
 
 /// A config error names the field and what was expected there.
@@ -17,8 +16,7 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
 }
 
 /// Where tokens are kept between worker starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TokenStorage {
     /// Only in the worker's memory (default): page script can never read them.
     #[default]
@@ -28,8 +26,7 @@ pub enum TokenStorage {
 }
 
 /// The shape of a token endpoint's response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenFormat {
     /// A JSON object with configurable field names.
     Json,
@@ -135,75 +132,6 @@ pub struct Config {
     pub debug: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawConfig {
-    login_url: String,
-    return_param: Option<String>,
-    apis: Vec<RawApi>,
-    #[serde(default)]
-    token_endpoints: Vec<RawEndpoint>,
-    refresh: Option<RawRefresh>,
-    logout: Option<RawLogout>,
-    idle: Option<RawIdle>,
-    cross_site: Option<RawCrossSite>,
-    #[serde(default)]
-    token_storage: TokenStorage,
-    #[serde(default)]
-    debug: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawApi {
-    origin: String,
-    path_prefix: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawEndpoint {
-    url: String,
-    format: TokenFormat,
-    access_token: Option<String>,
-    refresh_token: Option<String>,
-    expires_in: Option<String>,
-    user: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawRefresh {
-    url: String,
-    format: TokenFormat,
-    client_id: Option<String>,
-    before_expiry_seconds: Option<u32>,
-    access_token: Option<String>,
-    refresh_token: Option<String>,
-    expires_in: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawLogout {
-    url: String,
-    method: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawIdle {
-    timeout_seconds: u32,
-    warning_seconds: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RawCrossSite {
-    cookie_name: String,
-    cookie_domain: String,
-}
-
 /// The largest config accepted, in bytes.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 
@@ -213,123 +141,152 @@ impl Config {
         if json.len() > MAX_CONFIG_BYTES {
             return Err(err("", "larger than 64 KiB"));
         }
-        let raw: RawConfig = InputError::decode(Input::Config, json)?;
-        raw.validate(origin)
-    }
-}
-
-impl RawConfig {
-    fn validate(self, origin: &Origin) -> Result<Config, ConfigError> {
-        let login_url = same_origin_path(origin, &self.login_url, "loginUrl")?;
-        let return_param = self.return_param.unwrap_or_else(|| "returnTo".into());
+        let doc = json::parse(Input::Config, json)?;
+        let mut o = Object::new(Input::Config, "", &doc)?;
+        o.only(&["loginUrl", "returnParam", "apis", "tokenEndpoints", "refresh", "logout", "idle", "crossSite", "tokenStorage", "debug"])?;
+        let login_url = same_origin_path(origin, o.string("loginUrl")?.ok_or_else(|| o.error("loginUrl", "missing"))?, "loginUrl")?;
+        let return_param = o.string("returnParam")?.unwrap_or("returnTo").to_string();
         if !is_token_name(&return_param) {
             return Err(err("returnParam", "expected letters, digits, `-` or `_`"));
         }
-        if self.apis.is_empty() {
+        let apis = list(o.require("apis")?, "apis", |v, at| {
+            let mut a = Object::new(Input::Config, at, v)?;
+            let o_text = a.string("origin")?.ok_or_else(|| a.error("origin", "missing"))?;
+            let api_origin = parse_origin(o_text).map_err(|e| a.error("origin", e.message()))?;
+            check_scheme(&api_origin).map_err(|m| a.error("origin", m))?;
+            let path_prefix = a.string("pathPrefix")?.unwrap_or("/").to_string();
+            if !path_prefix.starts_with('/') || path_prefix.contains(['?', '#', '\\']) {
+                return Err(a.error("pathPrefix", "expected a path starting with `/`"));
+            }
+            a.finish()?;
+            Ok(Api { origin: api_origin, path_prefix })
+        })?;
+        if apis.is_empty() {
             return Err(err("apis", "expected at least one API"));
         }
-        let mut apis = Vec::with_capacity(self.apis.len());
-        for (i, api) in self.apis.into_iter().enumerate() {
-            let at = |f: &str| format!("apis[{i}].{f}");
-            let o = parse_origin(&api.origin).map_err(|e| err(at("origin"), e.to_string()))?;
-            check_scheme(&o).map_err(|m| err(at("origin"), m))?;
-            let path_prefix = api.path_prefix.unwrap_or_else(|| "/".into());
-            if !path_prefix.starts_with('/') || path_prefix.contains(['?', '#', '\\']) {
-                return Err(err(at("pathPrefix"), "expected a path starting with `/`"));
-            }
-            apis.push(Api { origin: o, path_prefix });
-        }
-        let mut token_endpoints = Vec::new();
-        for (i, ep) in self.token_endpoints.into_iter().enumerate() {
-            let field = format!("tokenEndpoints[{i}]");
-            token_endpoints.push(endpoint(origin, &field, &ep.url, ep.format, fields_of(ep.access_token, ep.refresh_token, ep.expires_in, ep.user))?);
-        }
-        let refresh = match self.refresh {
-            None => None,
-            Some(r) => Some(Refresh {
-                endpoint: endpoint(origin, "refresh", &r.url, r.format, fields_of(r.access_token, r.refresh_token, r.expires_in, None))?,
-                client_id: r.client_id,
-                before_expiry_ms: u64::from(r.before_expiry_seconds.unwrap_or(60)) * 1000,
-            }),
+        let token_endpoints = match o.get("tokenEndpoints")? {
+            None => Vec::new(),
+            Some(v) => list(v, "tokenEndpoints", |v, at| {
+                let mut e = Object::new(Input::Config, at, v)?;
+                let ep = endpoint(origin, &mut e, false)?;
+                e.finish()?;
+                Ok(ep)
+            })?,
         };
-        let logout = match self.logout {
+        let refresh = match o.get("refresh")? {
             None => None,
-            Some(l) => {
-                let url = resolve(origin, &l.url).map_err(|e| err("logout.url", e.to_string()))?;
-                check_scheme(&url.origin).map_err(|m| err("logout.url", m))?;
-                let method = l.method.unwrap_or_else(|| "POST".into()).to_ascii_uppercase();
+            Some(v) => {
+                let mut r = Object::new(Input::Config, "refresh", v)?;
+                let ep = endpoint(origin, &mut r, true)?;
+                let client_id = r.string("clientId")?.map(str::to_string);
+                let before = r.uint("beforeExpirySeconds", 86_400)?.unwrap_or(60);
+                r.finish()?;
+                Some(Refresh { endpoint: ep, client_id, before_expiry_ms: before * 1000 })
+            }
+        };
+        let logout = match o.get("logout")? {
+            None => None,
+            Some(v) => {
+                let mut l = Object::new(Input::Config, "logout", v)?;
+                let url_text = l.string("url")?.ok_or_else(|| l.error("url", "missing"))?;
+                let url = resolve(origin, url_text).map_err(|e| l.error("url", e.message()))?;
+                check_scheme(&url.origin).map_err(|m| l.error("url", m))?;
+                let method = l.string("method")?.unwrap_or("POST").to_ascii_uppercase();
                 if !matches!(method.as_str(), "GET" | "POST" | "DELETE") {
-                    return Err(err("logout.method", "expected GET, POST or DELETE"));
+                    return Err(l.error("method", "expected GET, POST or DELETE"));
                 }
+                l.finish()?;
                 Some(Logout { url, method })
             }
         };
-        let idle = match self.idle {
+        let idle = match o.get("idle")? {
             None => None,
-            Some(i) => {
-                if i.timeout_seconds == 0 {
-                    return Err(err("idle.timeoutSeconds", "expected a number of seconds above 0"));
+            Some(v) => {
+                let mut i = Object::new(Input::Config, "idle", v)?;
+                let timeout = i.uint("timeoutSeconds", 31 * 86_400)?.ok_or_else(|| i.error("timeoutSeconds", "missing"))?;
+                if timeout == 0 {
+                    return Err(i.error("timeoutSeconds", "expected a number of seconds above 0"));
                 }
-                let warning = i.warning_seconds.unwrap_or(60.min(i.timeout_seconds / 2));
-                if warning >= i.timeout_seconds {
-                    return Err(err("idle.warningSeconds", "expected fewer seconds than idle.timeoutSeconds"));
+                let warning = i.uint("warningSeconds", 31 * 86_400)?.unwrap_or(60.min(timeout / 2));
+                if warning >= timeout {
+                    return Err(i.error("warningSeconds", "expected fewer seconds than idle.timeoutSeconds"));
                 }
-                Some(Idle { timeout_ms: u64::from(i.timeout_seconds) * 1000, warning_ms: u64::from(warning) * 1000 })
+                i.finish()?;
+                Some(Idle { timeout_ms: timeout * 1000, warning_ms: warning * 1000 })
             }
         };
-        let cross_site = match self.cross_site {
+        let cross_site = match o.get("crossSite")? {
             None => None,
-            Some(c) => {
-                if !is_token_name(&c.cookie_name) {
-                    return Err(err("crossSite.cookieName", "expected letters, digits, `-` or `_`"));
+            Some(v) => {
+                let mut c = Object::new(Input::Config, "crossSite", v)?;
+                let name = c.string("cookieName")?.ok_or_else(|| c.error("cookieName", "missing"))?.to_string();
+                if !is_token_name(&name) {
+                    return Err(c.error("cookieName", "expected letters, digits, `-` or `_`"));
                 }
-                let domain = c.cookie_domain.trim_start_matches('.').to_ascii_lowercase();
+                let domain = c.string("cookieDomain")?.ok_or_else(|| c.error("cookieDomain", "missing"))?;
+                let domain = domain.trim_start_matches('.').to_ascii_lowercase();
                 let host = &origin.host;
-                let covers = host == &domain || host.ends_with(&format!(".{domain}"));
+                let covers = host == &domain || host.strip_suffix(domain.as_str()).is_some_and(|h| h.ends_with('.'));
                 if domain.is_empty() || !domain.contains('.') && domain != "localhost" || !covers {
-                    return Err(err("crossSite.cookieDomain", format!("expected a parent domain of `{host}`")));
+                    let mut m = String::from("expected a parent domain of `");
+                    m.push_str(host);
+                    m.push('`');
+                    return Err(c.error("cookieDomain", &m));
                 }
-                Some(CrossSite { cookie_name: c.cookie_name, cookie_domain: domain })
+                c.finish()?;
+                Some(CrossSite { cookie_name: name, cookie_domain: domain })
             }
         };
-        Ok(Config {
-            origin: origin.clone(),
-            login_url,
-            return_param,
-            apis,
-            token_endpoints,
-            refresh,
-            logout,
-            idle,
-            cross_site,
-            token_storage: self.token_storage,
-            debug: self.debug,
-        })
+        let token_storage = match o.string("tokenStorage")? {
+            None | Some("memory") => TokenStorage::Memory,
+            Some("indexeddb") => TokenStorage::Indexeddb,
+            Some(_) => return Err(err("tokenStorage", "expected \"memory\" or \"indexeddb\"")),
+        };
+        let debug = o.boolean("debug")?.unwrap_or(false);
+        o.finish()?;
+        Ok(Config { origin: origin.clone(), login_url, return_param, apis, token_endpoints, refresh, logout, idle, cross_site, token_storage, debug })
     }
 }
 
-fn fields_of(access: Option<String>, refresh: Option<String>, expires: Option<String>, user: Option<String>) -> TokenFields {
-    TokenFields {
-        access_token: access.unwrap_or_else(|| "access_token".into()),
-        refresh_token: refresh.unwrap_or_else(|| "refresh_token".into()),
-        expires_in: expires.unwrap_or_else(|| "expires_in".into()),
-        user,
+/// Maps each item of the array `v` (at `path`) with `f(item, "path[i]")`.
+fn list<T>(v: &Value<'_>, path: &str, mut f: impl FnMut(&Value<'_>, &str) -> Result<T, ConfigError>) -> Result<Vec<T>, ConfigError> {
+    let Value::Array(items) = v else { return Err(err(path, "expected an array")) };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let mut at = String::from(path);
+        at.push('[');
+        at.push_str(&json::u64_text(i as u64));
+        at.push(']');
+        out.push(f(item, &at)?);
     }
+    Ok(out)
 }
 
-fn endpoint(origin: &Origin, field: &str, url: &str, format: TokenFormat, fields: TokenFields) -> Result<TokenEndpoint, ConfigError> {
-    let u = resolve(origin, url).map_err(|e| err(format!("{field}.url"), e.to_string()))?;
-    check_scheme(&u.origin).map_err(|m| err(format!("{field}.url"), m))?;
-    let fields = match format {
-        // RFC 6749 names are fixed.
-        TokenFormat::Oauth2 => fields_of(None, None, None, fields.user),
-        TokenFormat::Json => fields,
+fn endpoint(origin: &Origin, o: &mut Object<'_, '_>, is_refresh: bool) -> Result<TokenEndpoint, ConfigError> {
+    let url_text = o.string("url")?.ok_or_else(|| o.error("url", "missing"))?;
+    let url = resolve(origin, url_text).map_err(|e| o.error("url", e.message()))?;
+    check_scheme(&url.origin).map_err(|m| o.error("url", m))?;
+    let format = match o.string("format")? {
+        Some("json") => TokenFormat::Json,
+        Some("oauth2") => TokenFormat::Oauth2,
+        _ => return Err(o.error("format", "expected \"json\" or \"oauth2\"")),
     };
-    Ok(TokenEndpoint { url: u, format, fields })
+    let name = |o: &mut Object<'_, '_>, key: &str, default: &str| -> Result<String, ConfigError> {
+        let v = o.string(key)?.unwrap_or(default).to_string();
+        if format == TokenFormat::Oauth2 && v != default {
+            return Err(o.error(key, "fixed by RFC 6749 for format \"oauth2\""));
+        }
+        Ok(v)
+    };
+    let access_token = name(o, "accessToken", "access_token")?;
+    let refresh_token = name(o, "refreshToken", "refresh_token")?;
+    let expires_in = name(o, "expiresIn", "expires_in")?;
+    let user = if is_refresh { None } else { o.string("user")?.map(str::to_string) };
+    Ok(TokenEndpoint { url, format, fields: TokenFields { access_token, refresh_token, expires_in, user } })
 }
 
 fn same_origin_path(origin: &Origin, value: &str, field: &str) -> Result<Url, ConfigError> {
-    let url = resolve(origin, value).map_err(|e| err(field, e.to_string()))?;
+    let url = resolve(origin, value).map_err(|e| err(field, e.message()))?;
     if &url.origin != origin {
         return Err(err(field, "expected a path on the worker's own origin"));
     }

@@ -33,16 +33,6 @@ impl InputError {
     pub fn new(input: Input, field: impl Into<String>, message: impl Into<String>) -> Self {
         InputError { input, field: field.into(), message: message.into() }
     }
-
-    /// Decodes `json` into `T`, naming the failing field on error.
-    pub(crate) fn decode<'de, T: serde::Deserialize<'de>>(input: Input, json: &'de str) -> Result<T, InputError> {
-        let de = &mut serde_json::Deserializer::from_str(json);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let field = if field == "." { String::new() } else { field };
-            InputError::new(input, field, e.into_inner().to_string())
-        })
-    }
 }
 
 impl fmt::Display for InputError {
@@ -55,8 +45,11 @@ impl fmt::Display for InputError {
             Input::Persisted => "persisted state",
         })?;
         if !self.field.is_empty() {
-            write!(f, ": field `{}`", self.field)?;
+            f.write_str(": field `")?;
+            f.write_str(&self.field)?;
+            f.write_str("`")?;
         }
-        write!(f, ": {}", self.message)
+        f.write_str(": ")?;
+        f.write_str(&self.message)
     }
 }

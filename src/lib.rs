@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod error;
+pub mod json;
 pub mod engine;
 pub mod origin;
 pub mod protocol;

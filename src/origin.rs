@@ -122,14 +122,21 @@ pub enum UrlError {
     Character,
 }
 
-impl fmt::Display for UrlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl UrlError {
+    /// What was expected, in words.
+    pub fn message(&self) -> &'static str {
+        match self {
             UrlError::Scheme => "expected an https: (or loopback http:) URL",
             UrlError::Host => "expected a valid host",
             UrlError::Port => "expected a port from 1 to 65535",
             UrlError::Character => "contains a character not allowed in a URL",
-        })
+        }
+    }
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
     }
 }
 

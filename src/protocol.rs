@@ -3,10 +3,8 @@
 //! Pages can only ask: no message claims a state. Decoding is strict (version, shape,
 //! size) and returns an error naming the field; it never panics.
 
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-
 use crate::error::{Input, InputError};
+use crate::json::{self, Object, ObjectWriter, Value};
 
 /// The protocol version every message carries as `v`.
 pub const VERSION: u32 = 1;
@@ -31,43 +29,37 @@ pub enum ClientMessage {
     Logout,
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
-enum Wire {
-    Hello { v: u32, url: String },
-    GetState { v: u32 },
-    Activity { v: u32 },
-    Tick { v: u32 },
-    Logout { v: u32 },
-}
-
 /// Decodes a page message from its JSON text.
 pub fn decode(json: &str) -> Result<ClientMessage, InputError> {
     if json.len() > MAX_MESSAGE_BYTES {
         return Err(InputError::new(Input::Message, "", "larger than 4096 bytes"));
     }
-    let wire: Wire = InputError::decode(Input::Message, json)?;
-    let (v, msg) = match wire {
-        Wire::Hello { v, url } => (v, ClientMessage::Hello { url }),
-        Wire::GetState { v } => (v, ClientMessage::GetState),
-        Wire::Activity { v } => (v, ClientMessage::Activity),
-        Wire::Tick { v } => (v, ClientMessage::Tick),
-        Wire::Logout { v } => (v, ClientMessage::Logout),
-    };
-    if v != VERSION {
-        return Err(InputError::new(Input::Message, "v", "expected protocol version 1"));
+    let doc = json::parse(Input::Message, json)?;
+    let mut o = Object::new(Input::Message, "", &doc)?;
+    match o.require("v")? {
+        Value::Number("1") => {}
+        _ => return Err(o.error("v", "expected protocol version 1")),
     }
+    let msg = match o.string("type")? {
+        Some("hello") => ClientMessage::Hello { url: o.string("url")?.ok_or_else(|| o.error("url", "missing"))?.to_string() },
+        Some("get-state") => ClientMessage::GetState,
+        Some("activity") => ClientMessage::Activity,
+        Some("tick") => ClientMessage::Tick,
+        Some("logout") => ClientMessage::Logout,
+        Some(_) => return Err(o.error("type", "unknown message type (expected hello, get-state, activity, tick or logout)")),
+        None => return Err(o.error("type", "missing")),
+    };
+    o.finish()?;
     Ok(msg)
 }
 
 /// The session as every tab sees it: never a token.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct StateView<'a> {
     /// `"logged-in"` or `"logged-out"`.
     pub status: &'static str,
     /// User info from the token response, as the server sent it.
-    pub user: Option<&'a RawValue>,
+    pub user: Option<&'a str>,
     /// When the access token expires (worker clock, ms).
     pub expires_at: Option<u64>,
     /// When the session ends without activity (worker clock, ms).
@@ -81,8 +73,7 @@ pub struct StateView<'a> {
 }
 
 /// The idle settings tabs need for their timers.
-#[derive(Clone, Copy, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Copy, Debug)]
 pub struct IdleView {
     /// The idle timeout.
     pub timeout_ms: u64,
@@ -90,24 +81,34 @@ pub struct IdleView {
     pub warning_ms: u64,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StateMessage<'a> {
-    v: u32,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    now: u64,
-    state: &'a StateView<'a>,
-    idle: Option<IdleView>,
-    wake_at: Option<u64>,
-    navigate: Option<&'a str>,
-    debug: bool,
+impl StateView<'_> {
+    /// The state as a JSON object.
+    pub fn to_json(&self) -> String {
+        ObjectWriter::new()
+            .string("status", Some(self.status))
+            .raw("user", self.user)
+            .uint("expiresAt", self.expires_at)
+            .uint("idleDeadline", self.idle_deadline)
+            .uint("epoch", Some(self.epoch))
+            .string("reason", self.reason)
+            .string("mode", Some(self.mode))
+            .finish()
+    }
 }
 
 /// Encodes a `state` message for a tab.
 pub fn encode_state(now: u64, state: &StateView<'_>, idle: Option<IdleView>, wake_at: Option<u64>, navigate: Option<&str>, debug: bool) -> String {
-    let msg = StateMessage { v: VERSION, kind: "state", now, state, idle, wake_at, navigate, debug };
-    serde_json::to_string(&msg).unwrap_or_default()
+    let idle = idle.map(|i| ObjectWriter::new().uint("timeoutMs", Some(i.timeout_ms)).uint("warningMs", Some(i.warning_ms)).finish());
+    ObjectWriter::new()
+        .uint("v", Some(u64::from(VERSION)))
+        .string("type", Some("state"))
+        .uint("now", Some(now))
+        .raw("state", Some(&state.to_json()))
+        .raw("idle", idle.as_deref())
+        .uint("wakeAt", wake_at)
+        .string("navigate", navigate)
+        .boolean("debug", debug)
+        .finish()
 }
 
 /// Error codes sent to pages.
@@ -133,15 +134,7 @@ impl ErrorCode {
 
 /// Encodes an `error` message.
 pub fn encode_error(code: ErrorCode, message: &str) -> String {
-    #[derive(Serialize)]
-    struct ErrorMessage<'a> {
-        v: u32,
-        #[serde(rename = "type")]
-        kind: &'static str,
-        code: &'static str,
-        message: &'a str,
-    }
-    serde_json::to_string(&ErrorMessage { v: VERSION, kind: "error", code: code.as_str(), message }).unwrap_or_default()
+    ObjectWriter::new().uint("v", Some(u64::from(VERSION))).string("type", Some("error")).string("code", Some(code.as_str())).string("message", Some(message)).finish()
 }
 
 #[cfg(test)]
@@ -183,13 +176,12 @@ mod tests {
     fn errors_name_the_field() {
         assert_eq!(decode(r#"{"v":2,"type":"logout"}"#).unwrap_err().field, "v");
         let e = decode(r#"{"v":1,"type":"logout","epoch":9}"#).unwrap_err();
-        assert!(e.message.contains("epoch"), "{e}");
+        assert_eq!((e.field.as_str(), e.message.as_str()), ("epoch", "unknown field"));
     }
 
     #[test]
     fn state_message_shape() {
-        let user = RawValue::from_string(r#"{"name":"ada"}"#.into()).unwrap();
-        let view = StateView { status: "logged-in", user: Some(&user), expires_at: Some(5), idle_deadline: None, epoch: 3, reason: None, mode: "worker" };
+        let view = StateView { status: "logged-in", user: Some(r#"{"name":"ada"}"#), expires_at: Some(5), idle_deadline: None, epoch: 3, reason: None, mode: "worker" };
         let s = encode_state(1, &view, None, Some(5), Some("https://a.test/x"), false);
         assert_eq!(
             s,

@@ -3,12 +3,9 @@
 //! A response is untrusted input: it must be a JSON object whose token fields are
 //! header-safe strings of bounded size; anything else is an error and changes nothing.
 
-use std::collections::BTreeMap;
-
-use serde_json::value::RawValue;
-
 use crate::config::TokenFields;
 use crate::error::{Input, InputError};
+use crate::json::{self, Object, Value};
 
 /// The largest token response accepted, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
@@ -26,8 +23,8 @@ pub struct Tokens {
     pub refresh_token: Option<String>,
     /// The lifetime in milliseconds, when the server said.
     pub expires_in_ms: Option<u64>,
-    /// The user info, as raw JSON.
-    pub user: Option<Box<RawValue>>,
+    /// The user info, as JSON text.
+    pub user: Option<String>,
 }
 
 /// Takes the tokens out of `body`. Returns them and the body the page may see: the same
@@ -36,26 +33,30 @@ pub fn take_tokens(body: &str, fields: &TokenFields) -> Result<(Tokens, String),
     if body.len() > MAX_RESPONSE_BYTES {
         return Err(err("", "larger than 256 KiB"));
     }
-    let mut object: BTreeMap<String, &RawValue> = InputError::decode(Input::TokenResponse, body)?;
-    let access_token = match object.remove(&fields.access_token) {
-        Some(raw) => token(raw, &fields.access_token)?,
-        None => return Err(err(&fields.access_token, "missing")),
-    };
-    let refresh_token = match object.remove(&fields.refresh_token) {
-        Some(raw) if raw.get() == "null" => None,
-        Some(raw) => Some(token(raw, &fields.refresh_token)?),
+    let doc = json::parse(Input::TokenResponse, body)?;
+    let mut o = Object::new(Input::TokenResponse, "", &doc)?;
+    let access_token = token(o.get(&fields.access_token)?.ok_or_else(|| err(&fields.access_token, "missing"))?, &fields.access_token)?;
+    let refresh_token = match o.get(&fields.refresh_token)? {
         None => None,
+        Some(v) => Some(token(v, &fields.refresh_token)?),
     };
-    let expires_in_ms = match object.get(&fields.expires_in) {
-        None => None,
-        Some(raw) if raw.get() == "null" => None,
-        Some(raw) => Some(expires_in(raw, &fields.expires_in)?),
-    };
-    let user = match &fields.user {
-        Some(name) => object.get(name).filter(|raw| raw.get() != "null").map(|raw| RawValue::from_string(raw.get().to_string()).ok()).flatten(),
-        None => None,
-    };
-    let page_body = serde_json::to_string(&object).map_err(|e| err("", e.to_string()))?;
+    // The page still sees these two; they are read, not taken.
+    let mut expires_in_ms = None;
+    let mut user = None;
+    let mut page = Vec::new();
+    for (name, value) in o.rest() {
+        if name == fields.expires_in && *value != Value::Null {
+            expires_in_ms = Some(expires_in(value, &fields.expires_in)?);
+        }
+        if fields.user.as_deref() == Some(name) && *value != Value::Null {
+            let mut raw = String::new();
+            json::push_value(&mut raw, value);
+            user = Some(raw);
+        }
+        page.push((std::borrow::Cow::Borrowed(name), value.clone()));
+    }
+    let mut page_body = String::new();
+    json::push_value(&mut page_body, &Value::Object(page));
     Ok((Tokens { access_token, refresh_token, expires_in_ms, user }, page_body))
 }
 
@@ -63,8 +64,8 @@ fn err(field: &str, message: impl Into<String>) -> InputError {
     InputError::new(Input::TokenResponse, field, message)
 }
 
-fn token(raw: &RawValue, field: &str) -> Result<String, InputError> {
-    let s: String = serde_json::from_str(raw.get()).map_err(|_| err(field, "expected a string"))?;
+fn token(v: &Value<'_>, field: &str) -> Result<String, InputError> {
+    let Value::String(s) = v else { return Err(err(field, "expected a string")) };
     if s.is_empty() || s.len() > MAX_TOKEN_BYTES {
         return Err(err(field, "expected a non-empty string of at most 16 KiB"));
     }
@@ -72,24 +73,22 @@ fn token(raw: &RawValue, field: &str) -> Result<String, InputError> {
     if !s.bytes().all(|b| (0x21..0x7f).contains(&b)) {
         return Err(err(field, "expected visible ASCII characters only"));
     }
-    Ok(s)
+    Ok(s.to_string())
 }
 
-fn expires_in(raw: &RawValue, field: &str) -> Result<u64, InputError> {
-    let text = raw.get();
-    // Some servers send the number as a string.
-    let digits = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
-    let seconds: u64 = match digits.parse::<u64>() {
-        Ok(n) => n,
-        Err(_) => match digits.parse::<f64>() {
-            Ok(f) if f.is_finite() && f >= 0.0 => f as u64,
-            _ => return Err(err(field, "expected a number of seconds")),
-        },
+fn expires_in(v: &Value<'_>, field: &str) -> Result<u64, InputError> {
+    // Some servers send the number as a string; fractions are cut.
+    let text = match v {
+        Value::Number(n) => *n,
+        Value::String(s) => s.as_ref(),
+        _ => return Err(err(field, "expected a number of seconds")),
     };
-    if seconds > MAX_EXPIRES_IN_SECONDS {
-        return Err(err(field, "expected at most ten years of seconds"));
+    let whole = text.split_once('.').map_or(text, |(w, frac)| if frac.bytes().all(|b| b.is_ascii_digit()) { w } else { "x" });
+    match whole.parse::<u64>() {
+        Ok(seconds) if seconds <= MAX_EXPIRES_IN_SECONDS => Ok(seconds * 1000),
+        Ok(_) => Err(err(field, "expected at most ten years of seconds")),
+        Err(_) => Err(err(field, "expected a number of seconds")),
     }
-    Ok(seconds * 1000)
 }
 
 #[cfg(test)]
@@ -106,7 +105,7 @@ mod tests {
         assert_eq!(t.access_token, "AT1");
         assert_eq!(t.refresh_token.as_deref(), Some("RT1"));
         assert_eq!(t.expires_in_ms, Some(300_000));
-        assert_eq!(t.user.unwrap().get(), r#"{"name":"ada"}"#);
+        assert_eq!(t.user.unwrap(), r#"{"name":"ada"}"#);
         assert!(!page.contains("AT1") && !page.contains("RT1"), "{page}");
         assert!(page.contains(r#""token_type":"Bearer""#) && page.contains("ada"));
     }

@@ -59,12 +59,13 @@ function decodeWorkerMessage(data) {
   if (!STATUSES.includes(s.status) || !isUser(s.user ?? null) || !isEpoch(s.epoch)) return null;
   if (!nullOr(s.expiresAt, isTime) || !nullOr(s.idleDeadline, isTime) || !nullOr(s.reason, str)) return null;
   const idleOk = (i) => isObj(i) && isTime(i.timeoutMs) && i.timeoutMs > 0 && isTime(i.warningMs) && i.warningMs >= 0;
-  if (!nullOr(idle, idleOk) || !nullOr(data.navigate, str)) return null;
+  if (!nullOr(idle, idleOk) || !nullOr(data.navigate, str) || !nullOr(data.wakeAt, isTime)) return null;
   if (data.debug !== undefined && typeof data.debug !== "boolean") return null;
   const state = { status: s.status, user: s.user ?? null, expiresAt: s.expiresAt ?? null,
     idleDeadline: s.idleDeadline ?? null, epoch: s.epoch, reason: s.reason ?? null };
   idle &&= { timeoutMs: idle.timeoutMs, warningMs: idle.warningMs };
-  return { type: "state", now: data.now, state, idle: idle ?? null, navigate: data.navigate ?? null, debug: data.debug === true };
+  return { type: "state", now: data.now, state, idle: idle ?? null, wakeAt: data.wakeAt ?? null,
+    navigate: data.navigate ?? null, debug: data.debug === true };
 }
 
 /** Decodes a tab → tab message of the broadcast-only fallback, or null. */
@@ -147,7 +148,7 @@ function guardedReload() {
 
 class Session {
   #mode; #timeoutMs; #reg = null; #swPath = null; #channel = null;
-  #state; #rawKey = null; #idle = null; #debug = false;
+  #state; #rawKey = null; #idle = null; #debug = false; #wakeAt = null;
   #subs = new Set(); #warnSubs = new Set(); #warning = null;
   #warnTimer = 0; #tickTimer = 0; #lastTick = -Infinity; #lastActivity = -Infinity;
   #pendingGet = null; #fallbackAnswered = null;
@@ -266,6 +267,8 @@ class Session {
     if (s.epoch < this.#state.epoch) return this.#log("ignored state of older epoch", s.epoch);
     this.#debug = m.debug;
     this.#idle = m.idle;
+    // The worker's next deadline, on our clock: a timer here wakes it (it holds none itself).
+    this.#wakeAt = toLocalTime(m.wakeAt, m.now, Date.now());
     // Compare in worker time: converting to local time adds jitter on every message.
     const key = JSON.stringify(s);
     const changed = key !== this.#rawKey;
@@ -289,24 +292,25 @@ class Session {
     if (go != null) location.replace(go);
   }
 
-  /** Re-arms the warning and the deadline timer from the current state and Date.now(). */
+  /** Re-arms the idle-warning timer and the `wakeAt` timer from the last state and Date.now(). */
   #arm() {
     clearTimeout(this.#warnTimer);
     clearTimeout(this.#tickTimer);
-    const { status, idleDeadline: d, expiresAt } = this.#state;
-    if (status !== "logged-in") return this.#setWarning(null);
     const now = Date.now();
+    // The worker decides what a passed deadline means (idle end, refresh, logout retry, also
+    // while logged out); the tab only says "your deadline passed". At most one tick a second,
+    // in case the worker's answer keeps a deadline in the past.
+    if (this.#wakeAt != null) {
+      this.#tickTimer = setTimeout(() => {
+        this.#lastTick = Date.now();
+        this.#ask({ v: V, type: "tick" }).catch((e) => this.#log("tick failed", e));
+      }, clampDelay(Math.max(this.#wakeAt - now, this.#lastTick + 1000 - now)));
+    }
+    const { status, idleDeadline: d } = this.#state;
+    if (status !== "logged-in") return this.#setWarning(null);
     const warnAt = this.#idle && d != null ? d - this.#idle.warningMs : Infinity;
     this.#setWarning(now >= warnAt ? d : null);
     if (now < warnAt && warnAt !== Infinity) this.#warnTimer = setTimeout(() => this.#arm(), clampDelay(warnAt - now));
-    // The worker decides what a passed deadline means; the tab only says "a deadline passed".
-    // At most one tick a second, in case the worker's answer keeps a deadline in the past.
-    const due = Math.min(d ?? Infinity, expiresAt ?? Infinity);
-    if (due === Infinity) return;
-    this.#tickTimer = setTimeout(() => {
-      this.#lastTick = Date.now();
-      this.#ask({ v: V, type: "tick" }).catch((e) => this.#log("tick failed", e));
-    }, clampDelay(Math.max(due - now, this.#lastTick + 1000 - now)));
   }
 
   #setWarning(deadline) {

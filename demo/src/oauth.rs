@@ -117,7 +117,15 @@ pub async fn token(shared: &Shared, req: &Req) -> Resp {
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     let resp = match get("grant_type") {
         "authorization_code" => code_grant(shared, get("code"), get("code_verifier"), get("client_id"), get("redirect_uri")),
-        "refresh_token" => refresh_grant(shared, get("refresh_token"), form.get("client_id").map(String::as_str)).await,
+        "refresh_token" => {
+            // Without `refresh_token` in the body, the HttpOnly cookie speaks (a worker that
+            // lost its memory-held tokens).
+            let (refresh_token, by_cookie) = match get("refresh_token") {
+                "" => (req.cookie(reply::REFRESH_COOKIE).unwrap_or(""), true),
+                body => (body, false),
+            };
+            refresh_grant(shared, refresh_token, form.get("client_id").map(String::as_str), by_cookie).await
+        }
         "" => reply::error(400, "invalid_request"),
         _ => reply::error(400, "unsupported_grant_type"),
     };
@@ -146,13 +154,17 @@ fn code_grant(shared: &Shared, code: &str, verifier: &str, client_id: &str, redi
     };
     let lifetime = st.settings.expires_in;
     let issued = st.sessions.login(&pending.user, tokens, now, lifetime);
-    reply::json(200, &oauth_body(&issued))
+    st.remember(&issued.access_token, &issued.refresh_token);
+    reply::refresh_cookie(reply::json(200, &oauth_body(&issued)), Some(&issued.refresh_token))
 }
 
-async fn refresh_grant(shared: &Shared, refresh_token: &str, client_id: Option<&str>) -> Resp {
+async fn refresh_grant(shared: &Shared, refresh_token: &str, client_id: Option<&str>, by_cookie: bool) -> Resp {
     let (delay, forced) = {
         let mut st = shared.lock();
         st.counters.refresh += 1;
+        if by_cookie && !refresh_token.is_empty() {
+            st.counters.refresh_by_cookie += 1;
+        }
         (st.settings.refresh_delay_ms, st.settings.refresh_status)
     };
     if delay > 0 {
@@ -175,7 +187,11 @@ async fn refresh_grant(shared: &Shared, refresh_token: &str, client_id: Option<&
     let mut st = shared.lock();
     let lifetime = st.settings.expires_in;
     match st.sessions.refresh(refresh_token, tokens, now, lifetime) {
-        Ok(issued) => reply::json(200, &oauth_body(&issued)),
+        Ok(issued) => {
+            st.remember(&issued.access_token, &issued.refresh_token);
+            // Rotation applies to the cookie too.
+            reply::refresh_cookie(reply::json(200, &oauth_body(&issued)), Some(&issued.refresh_token))
+        }
         Err(e) => {
             if e == RefreshError::Reused {
                 st.counters.refresh_reuse += 1;

@@ -70,3 +70,18 @@ pub fn no_store(mut resp: Resp) -> Resp {
     resp.headers_mut().insert("pragma", HeaderValue::from_static("no-cache"));
     resp
 }
+
+/// The HttpOnly refresh cookie, sent only to `/oauth/*` (where the refresh grant lives).
+pub const REFRESH_COOKIE: &str = "lockstep_demo_rt";
+
+/// Sets the refresh cookie to `refresh_token` (`None`: deletes it).
+pub fn refresh_cookie(mut resp: Resp, refresh_token: Option<&str>) -> Resp {
+    let value = match refresh_token {
+        Some(rt) => format!("{REFRESH_COOKIE}={rt}; Path=/oauth; Max-Age=2592000; HttpOnly; Secure; SameSite=Strict"),
+        None => format!("{REFRESH_COOKIE}=; Path=/oauth; Max-Age=0; HttpOnly; Secure; SameSite=Strict"),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().append(hyper::header::SET_COOKIE, v);
+    }
+    resp
+}

@@ -71,6 +71,19 @@ impl Req {
         (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
     }
 
+    /// The value of cookie `name` (HTTP/2 may split `Cookie` into several headers).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(hyper::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_empty())
+    }
+
     /// Query parameters (first occurrence wins).
     pub fn query_params(&self) -> HashMap<String, String> {
         pairs(self.query.as_bytes())

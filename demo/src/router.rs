@@ -59,7 +59,7 @@ async fn route(shared: &Shared, role: Role, req: &Req) -> Resp {
     count(shared, role, req);
     match role {
         Role::App => routes_app::handle(shared, req).await,
-        Role::Api => routes_api::handle(shared, req),
+        Role::Api => routes_api::handle(shared, req).await,
         Role::Other => routes_other::handle(shared, req),
     }
 }

@@ -8,30 +8,65 @@ use crate::request::Req;
 use crate::state::Shared;
 use crate::{cors, lockstep_config};
 
-pub fn handle(shared: &Shared, req: &Req) -> Resp {
+pub async fn handle(shared: &Shared, req: &Req) -> Resp {
     let origin = req.header("origin");
     if req.method == Method::OPTIONS {
         return cors::preflight(origin);
     }
-    cors::decorate(route(shared, req), origin)
+    cors::decorate(route(shared, req).await, origin)
 }
 
-fn route(shared: &Shared, req: &Req) -> Resp {
+struct Parked<'a>(&'a Shared);
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.counters.parked401 = st.counters.parked401.saturating_sub(1);
+    }
+}
+
+/// What to do with a request that gets a 401.
+enum Unauthorized {
+    Now,
+    /// `hold401`: wait for `release-401` (or for the server to drop the waker).
+    Held(tokio::sync::oneshot::Receiver<()>),
+}
+
+async fn route(shared: &Shared, req: &Req) -> Resp {
     let Some(endpoint) = req.path.strip_prefix("/v1/") else {
         return reply::not_found();
     };
-    let user = {
+    let (user, unauthorized) = {
         let now = shared.now_ms();
         let mut st = shared.lock();
         if st.revoked_all {
             st.counters.api_after_revoke += 1;
+            if st.first_401_sent {
+                st.counters.api_after_first401 += 1;
+            }
         }
         let user = req.bearer().and_then(|token| st.sessions.user_for(token, now)).map(str::to_string);
+        let mut unauthorized = Unauthorized::Now;
         if user.is_none() {
             st.counters.api401 += 1;
+            if st.settings.hold401 {
+                let (waker, wait) = tokio::sync::oneshot::channel();
+                st.parked.push_back(waker);
+                st.counters.parked401 += 1;
+                unauthorized = Unauthorized::Held(wait);
+            } else if st.revoked_all && !st.first_401_sent {
+                // Marked before the answer leaves: a request arriving later is counted.
+                st.first_401_sent = true;
+                st.counters.first401_at = Some(crate::state::unix_ms());
+            }
         }
-        user
+        (user, unauthorized)
     };
+    if let Unauthorized::Held(wait) = unauthorized {
+        // Counted down even when the client goes away while held (the future is dropped).
+        let _parked = Parked(shared);
+        let _ = wait.await;
+    }
     let Some(user) = user else {
         let mut resp = reply::error(401, "unauthorized");
         reply::set(&mut resp, "www-authenticate", "Bearer realm=\"lockstep-demo\"");

@@ -49,6 +49,10 @@ fn login(shared: &Shared, req: &Req) -> Resp {
     if !USERS.iter().any(|(u, p)| *u == c.username && *p == c.password) {
         return reply::error(401, "invalid_credentials");
     }
+    if let Some(bad) = shared.lock().settings.login_response {
+        // A broken token server (test hook): a 200 whose body is not a valid token response.
+        return reply::no_store(reply::with_body(200, "application/json", bad.body()));
+    }
     let Ok(tokens) = random::token_pair() else {
         return reply::error(500, "server_error");
     };
@@ -56,7 +60,8 @@ fn login(shared: &Shared, req: &Req) -> Resp {
     let mut st = shared.lock();
     let lifetime = st.settings.expires_in;
     let issued = st.sessions.login(&c.username, tokens, now, lifetime);
-    reply::no_store(reply::json(
+    st.remember(&issued.access_token, &issued.refresh_token);
+    let resp = reply::json(
         200,
         &json!({
             "access_token": issued.access_token,
@@ -65,7 +70,8 @@ fn login(shared: &Shared, req: &Req) -> Resp {
             "token_type": "Bearer",
             "user": { "name": issued.user },
         }),
-    ))
+    );
+    reply::no_store(reply::refresh_cookie(resp, Some(&issued.refresh_token)))
 }
 
 /// `/api/logout` (any method, bearer optional): revokes that session, `204`.
@@ -79,7 +85,9 @@ fn logout(shared: &Shared, req: &Req) -> Resp {
     if let Some(token) = req.bearer() {
         st.sessions.logout(token);
     }
-    reply::empty(204)
+    // The refresh cookie is scoped to /oauth and not sent here; it is revoked with the
+    // session anyway, and cleared.
+    reply::refresh_cookie(reply::empty(204), None)
 }
 
 fn config(shared: &Shared, req: &Req) -> Resp {

@@ -117,6 +117,14 @@ impl Sessions {
         }
     }
 
+    /// Every access token issued so far stops working; refresh tokens and sessions stay
+    /// (a refresh then cures the 401).
+    pub fn expire_access(&mut self) {
+        for access in self.access.values_mut() {
+            access.expires_at_ms = 0;
+        }
+    }
+
     /// Number of sessions not revoked.
     #[cfg(test)]
     pub fn live(&self) -> usize {
@@ -195,5 +203,15 @@ mod tests {
         s.revoke_all();
         assert_eq!(s.user_for("at2", 0), None);
         assert_eq!(s.live(), 0);
+    }
+
+    #[test]
+    fn expire_access_keeps_refresh_working() {
+        let mut s = Sessions::default();
+        s.login("ada", tokens(1), 0, 300);
+        s.expire_access();
+        assert_eq!(s.user_for("at1", 0), None);
+        assert!(s.refresh("rt1", tokens(2), 0, 300).is_ok());
+        assert_eq!(s.user_for("at2", 0), Some("ada"));
     }
 }

@@ -90,6 +90,33 @@ pub struct State {
     pub config_override: Option<String>,
     /// True once `revoke-all` ran: `/v1` requests then count in `apiAfterRevoke`.
     pub revoked_all: bool,
+    /// True once the API sent its first 401 after the last `revoke-all`.
+    pub first_401_sent: bool,
+    /// 401 answers held back while `hold401` is on, oldest first; `release-401` sends them.
+    pub parked: std::collections::VecDeque<tokio::sync::oneshot::Sender<()>>,
+    /// Every token pair issued since start or the last reset, oldest first (`last-tokens`).
+    pub issued: Vec<(String, String)>,
+}
+
+/// Wall-clock milliseconds since the Unix epoch (for timestamps tests compare with theirs).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The most token pairs `issued` remembers (oldest dropped first).
+pub const MAX_ISSUED: usize = 1000;
+
+impl State {
+    /// Remembers an issued pair for `GET /__test/last-tokens`.
+    pub fn remember(&mut self, access: &str, refresh: &str) {
+        if self.issued.len() >= MAX_ISSUED {
+            self.issued.remove(0);
+        }
+        self.issued.push((access.to_string(), refresh.to_string()));
+    }
 }
 
 /// `GET /__test/counters`.
@@ -107,6 +134,18 @@ pub struct Counters {
     pub api401: u64,
     pub other_with_bearer: u64,
     pub other_total: u64,
+    /// `/v1` requests (not preflights) that arrived after the first 401 following the last
+    /// `revoke-all` was sent (with `hold401`: released). See docs/DEMO-SERVER.md.
+    #[serde(rename = "apiAfterFirst401")]
+    pub api_after_first401: u64,
+    /// 401 answers held right now (`hold401`).
+    #[serde(rename = "parked401")]
+    pub parked401: u64,
+    /// Unix time (ms) the first 401 after the last `revoke-all` was sent.
+    #[serde(rename = "first401At")]
+    pub first401_at: Option<u64>,
+    /// Refresh grants answered from the refresh cookie (no `refresh_token` in the body).
+    pub refresh_by_cookie: u64,
 }
 
 /// `POST /__test/settings`; back to defaults on `POST /__test/reset`.
@@ -121,10 +160,71 @@ pub struct Settings {
     pub refresh_status: Option<u16>,
     /// Forced status for `/api/logout`.
     pub logout_status: Option<u16>,
+    /// A malformed success body for `/api/login` (`None`: the real one).
+    pub login_response: Option<LoginResponse>,
+    /// Hold every API 401 until `POST /__test/release-401`.
+    #[serde(rename = "hold401")]
+    pub hold401: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { expires_in: 300, refresh_delay_ms: 0, refresh_status: None, logout_status: None }
+        Settings { expires_in: 300, refresh_delay_ms: 0, refresh_status: None, logout_status: None, login_response: None, hold401: false }
+    }
+}
+
+/// Malformed `200` bodies `/api/login` can answer with (setting `loginResponse`).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoginResponse {
+    /// Not JSON: a truncated object.
+    BadJson,
+    /// JSON, but an array.
+    NotObject,
+    /// No `access_token`.
+    MissingAccessToken,
+    /// `access_token` is a number.
+    NumberAccessToken,
+    /// `access_token` carries CR LF and a header.
+    HeaderInjection,
+    /// A 64 KiB `access_token`.
+    HugeAccessToken,
+    /// `expires_in` is 1e300.
+    HugeExpiresIn,
+    /// A 300 KiB body.
+    HugeBody,
+}
+
+impl LoginResponse {
+    pub const ALL: [(&'static str, LoginResponse); 8] = [
+        ("bad-json", LoginResponse::BadJson),
+        ("not-object", LoginResponse::NotObject),
+        ("missing-access-token", LoginResponse::MissingAccessToken),
+        ("number-access-token", LoginResponse::NumberAccessToken),
+        ("header-injection", LoginResponse::HeaderInjection),
+        ("huge-access-token", LoginResponse::HugeAccessToken),
+        ("huge-expires-in", LoginResponse::HugeExpiresIn),
+        ("huge-body", LoginResponse::HugeBody),
+    ];
+
+    /// The body to send (tokens in it are never issued, so they cannot work anywhere).
+    pub fn body(self) -> String {
+        let user = r#""user":{"name":"ada"},"token_type":"Bearer""#;
+        match self {
+            LoginResponse::BadJson => r#"{"access_token":"at_bad","refresh_token":"rt_bad","expires_in":3"#.to_string(),
+            LoginResponse::NotObject => r#"["at_bad","rt_bad"]"#.to_string(),
+            LoginResponse::MissingAccessToken => format!(r#"{{"refresh_token":"rt_bad","expires_in":300,{user}}}"#),
+            LoginResponse::NumberAccessToken => format!(r#"{{"access_token":12345,"refresh_token":"rt_bad","expires_in":300,{user}}}"#),
+            LoginResponse::HeaderInjection => {
+                format!(r#"{{"access_token":"at_bad\r\nX-Evil: 1","refresh_token":"rt_bad","expires_in":300,{user}}}"#)
+            }
+            LoginResponse::HugeAccessToken => {
+                format!(r#"{{"access_token":"at_{}","refresh_token":"rt_bad","expires_in":300,{user}}}"#, "A".repeat(64 * 1024))
+            }
+            LoginResponse::HugeExpiresIn => format!(r#"{{"access_token":"at_bad","refresh_token":"rt_bad","expires_in":1e300,{user}}}"#),
+            LoginResponse::HugeBody => {
+                format!(r#"{{"access_token":"at_bad","refresh_token":"rt_bad","expires_in":300,{user},"pad":"{}"}}"#, "x".repeat(300 * 1024))
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::cors;
 use crate::reply::{self, Resp};
 use crate::request::Req;
-use crate::state::{Counters, Settings, Shared};
+use crate::state::{Counters, LoginResponse, Settings, Shared};
 
 pub fn handle(shared: &Shared, req: &Req) -> Resp {
     let origin = req.header("origin");
@@ -26,16 +26,43 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             Err(_) => reply::error(500, "server_error"),
         },
         (&Method::POST, "reset") => {
-            st.counters = Counters::default();
+            let parked = st.counters.parked401;
+            st.counters = Counters { parked401: parked, ..Counters::default() };
             st.settings = Settings::default();
             st.config_override = None;
+            st.issued.clear();
+            release(&mut st, usize::MAX, false);
             reply::empty(204)
         }
         (&Method::POST, "revoke-all") => {
             st.sessions.revoke_all();
             st.revoked_all = true;
+            st.first_401_sent = false;
             st.counters.api_after_revoke = 0;
+            st.counters.api_after_first401 = 0;
+            st.counters.first401_at = None;
             reply::empty(204)
+        }
+        (&Method::POST, "expire-access") => {
+            st.sessions.expire_access();
+            reply::empty(204)
+        }
+        (&Method::POST, "release-401") => {
+            let n = req.query_params().get("n").and_then(|n| n.parse::<usize>().ok()).unwrap_or(usize::MAX);
+            let released = release(&mut st, n, true);
+            reply::json(200, &json!({ "released": released }))
+        }
+        (&Method::GET, "last-tokens") => {
+            let last = st.issued.last().cloned();
+            let all: Vec<&str> = st.issued.iter().flat_map(|(a, r)| [a.as_str(), r.as_str()]).collect();
+            reply::json(
+                200,
+                &json!({
+                    "access_token": last.as_ref().map(|(a, _)| a),
+                    "refresh_token": last.as_ref().map(|(_, r)| r),
+                    "all": all,
+                }),
+            )
         }
         (&Method::GET, "settings") => settings_body(&st.settings),
         (&Method::POST, "settings") => match patch_settings(&st.settings, &req.body) {
@@ -56,9 +83,28 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             st.config_override = None;
             reply::empty(204)
         }
-        (_, "counters" | "reset" | "revoke-all" | "settings" | "lockstep-config") => reply::method_not_allowed(),
+        (_, "counters" | "reset" | "revoke-all" | "settings" | "lockstep-config" | "expire-access" | "release-401" | "last-tokens") => {
+            reply::method_not_allowed()
+        }
         _ => reply::not_found(),
     }
+}
+
+/// Sends up to `n` held 401s, oldest first. The first one sent after a `revoke-all` is "the
+/// first 401": marked before it leaves, so every request that arrives later is counted.
+fn release(st: &mut crate::state::State, n: usize, mark: bool) -> usize {
+    let mut released = 0;
+    while released < n {
+        let Some(waker) = st.parked.pop_front() else { break };
+        if mark && st.revoked_all && !st.first_401_sent {
+            st.first_401_sent = true;
+            st.counters.first401_at = Some(crate::state::unix_ms());
+        }
+        // A request whose client went away is gone already; it still counts as released.
+        let _ = waker.send(());
+        released += 1;
+    }
+    released
 }
 
 fn settings_body(settings: &Settings) -> Resp {
@@ -82,6 +128,20 @@ pub fn patch_settings(current: &Settings, body: &[u8]) -> Result<Settings, Strin
             "refreshDelayMs" => next.refresh_delay_ms = whole(key, value, 0, 120_000)?,
             "refreshStatus" => next.refresh_status = status(key, value)?,
             "logoutStatus" => next.logout_status = status(key, value)?,
+            "loginResponse" => {
+                next.login_response = match value {
+                    Value::Null => None,
+                    Value::String(name) => Some(
+                        LoginResponse::ALL
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .map(|(_, v)| *v)
+                            .ok_or_else(|| format!("field `{key}`: unknown malformation `{name}`"))?,
+                    ),
+                    _ => return Err(format!("field `{key}`: expected null or a string")),
+                }
+            }
+            "hold401" => next.hold401 = value.as_bool().ok_or_else(|| format!("field `{key}`: expected a boolean"))?,
             _ => return Err(format!("unknown field `{key}`")),
         }
     }
@@ -115,6 +175,9 @@ mod tests {
         assert_eq!(next, Ok(expected.clone()));
         let cleared = patch_settings(&expected, br#"{"refreshStatus":null,"expiresIn":5}"#);
         assert_eq!(cleared, Ok(Settings { expires_in: 5, refresh_delay_ms: 250, ..Settings::default() }));
+        let bad = patch_settings(&base, br#"{"loginResponse":"huge-body","hold401":true}"#);
+        let expected = Settings { login_response: Some(LoginResponse::HugeBody), hold401: true, ..Settings::default() };
+        assert_eq!(bad, Ok(expected));
     }
 
     #[test]
@@ -124,6 +187,8 @@ mod tests {
         assert!(err(br#"{"expiresIn":-1}"#).contains("expiresIn"));
         assert!(err(br#"{"logoutStatus":42}"#).contains("logoutStatus"));
         assert!(err(br#"{"nope":1}"#).contains("nope"));
+        assert!(err(br#"{"loginResponse":"nope"}"#).contains("loginResponse"));
+        assert!(err(br#"{"hold401":1}"#).contains("hold401"));
         assert!(err(b"[1]").contains("object"));
         assert!(err(b"{").contains("JSON"));
     }

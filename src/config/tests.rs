@@ -56,7 +56,7 @@ fn field_of(json: &str) -> String {
 #[test]
 fn errors_name_the_field() {
     assert_eq!(field_of(r#"{"loginUrl":"/login","apis":[],"bogus":1}"#), "bogus");
-    assert_eq!(field_of(r#"{"apis":[{"origin":"https://a.test"}]}"#), "");
+    assert_eq!(field_of(r#"{"apis":[{"origin":"https://a.test"}]}"#), "loginUrl");
     assert_eq!(field_of(r#"{"loginUrl":"/login","apis":[]}"#), "apis");
     assert_eq!(field_of(r#"{"loginUrl":"/login","apis":[{"origin":"http://api.example.test"}]}"#), "apis[0].origin");
     assert_eq!(field_of(r#"{"loginUrl":"/login","apis":[{"origin":"https://a.test","pathPrefix":"v1"}]}"#), "apis[0].pathPrefix");

@@ -17,8 +17,6 @@ mod requests;
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::config::Config;
 use crate::error::InputError;
@@ -42,8 +40,7 @@ const MAX_GREETED: usize = 256;
 const MAX_PENDING_LOGOUTS: usize = 16;
 
 /// Why the session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
     /// A user logged out.
     Logout,
@@ -60,6 +57,11 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The reason named `s`, as [`Reason::as_str`] writes it.
+    pub fn parse(s: &str) -> Option<Reason> {
+        [Reason::Logout, Reason::Idle, Reason::Unauthorized, Reason::RefreshFailed, Reason::Expired, Reason::Elsewhere].into_iter().find(|r| r.as_str() == s)
+    }
+
     /// The name tabs see in `state.reason`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,7 +121,7 @@ pub enum Effect {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Login {
-    user: Option<Box<RawValue>>,
+    user: Option<String>,
     access_token: Option<String>,
     refresh_token: Option<String>,
     expires_at: Option<u64>,
@@ -131,7 +133,7 @@ pub(crate) enum Session {
     LoggedIn(Box<Login>),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PendingLogout {
     epoch: u64,
     token: Option<String>,
@@ -323,6 +325,11 @@ impl Engine {
     /// Ends the session once: bumps the epoch, forgets the tokens, blocks the APIs, tells
     /// every tab, and calls the logout endpoint (once) unless `call_logout` is false.
     fn end_session(&mut self, now: u64, reason: Reason, call_logout: bool) {
+        // Check first: replacing a logged-out session would rewrite its reason (or turn
+        // "never logged in" into "ended") with no epoch bump, persist or broadcast.
+        if !self.is_logged_in() {
+            return;
+        }
         let Session::LoggedIn(login) = core::mem::replace(&mut self.session, Session::LoggedOut { reason: Some(reason) }) else {
             return;
         };
@@ -418,3 +425,5 @@ impl Engine {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod world;

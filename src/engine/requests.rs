@@ -191,11 +191,11 @@ impl Engine {
                 (body, "application/x-www-form-urlencoded")
             }
             TokenFormat::Json => {
-                let mut map = std::collections::BTreeMap::new();
-                if let Some(rt) = &login.refresh_token {
-                    map.insert(refresh.endpoint.fields.refresh_token.as_str(), rt.as_str());
-                }
-                (serde_json::to_string(&map).unwrap_or_default(), "application/json")
+                let body = match &login.refresh_token {
+                    Some(rt) => crate::json::ObjectWriter::new().string(&refresh.endpoint.fields.refresh_token, Some(rt)).finish(),
+                    None => String::from("{}"),
+                };
+                (body, "application/json")
             }
         };
         self.refresh_since = Some(now);

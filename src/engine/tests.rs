@@ -171,7 +171,7 @@ fn tokens_never_leave_the_worker_with_memory_storage() {
     let TokenVerdict::Replace(page) = e.handle_token_response(T0, 0, 200, LOGIN_BODY) else { panic!("login refused") };
     assert_no_tokens("the page's login response", &page);
     assert!(page.contains("ada"), "{page}");
-    assert_no_tokens("view()", &serde_json::to_string(&e.view()).unwrap());
+    assert_no_tokens("view()", &e.view().to_json());
     assert_no_tokens("state_message()", &e.state_message(T0, &format!("{APP}/x")));
     assert_no_tokens("persisted()", &e.persisted());
     // After a rotation, and with a logout pending (it carries the bearer).
@@ -670,7 +670,7 @@ fn a_restart_keeps_status_epoch_and_idle_deadline() {
     log_in(&mut e, T0, LOGIN_BODY);
     send(&mut e, T0 + 5_000, "activity");
     let r = restart(&e, T0 + 6_000);
-    assert_eq!(serde_json::to_value(r.view()).unwrap(), serde_json::to_value(e.view()).unwrap());
+    assert_eq!(r.view().to_json(), e.view().to_json());
     assert_eq!(r.next_deadline(), e.next_deadline());
 }
 

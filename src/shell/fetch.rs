@@ -145,7 +145,7 @@ async fn token(request: &Request, index: usize) -> Result<Response, JsValue> {
             Response::new_with_opt_str_and_init(Some(&body), &init)
         }
         TokenVerdict::Refuse(e) => {
-            let body = serde_json::json!({ "error": "lockstep_bad_token_response", "message": e.to_string() }).to_string();
+            let body = crate::json::ObjectWriter::new().string("error", Some("lockstep_bad_token_response")).string("message", Some(&e.to_string())).finish();
             json_response(502, &body, false)
         }
     }

@@ -183,11 +183,11 @@ pub(crate) async fn run_effects() {
                 }
             }
             Effect::RefreshSettled => waiters::wake_all(),
-            Effect::Refresh { url, body, content_type } => background(async move {
+            Effect::Refresh { url, body, content_type, epoch } => background(async move {
                 let outcome = post(&url, "POST", Some(&body), Some(content_type), None).await;
                 match outcome {
-                    Ok((status, text)) => with_engine(|e| e.handle_refresh_response(js::now(), status, &text)),
-                    Err(_) => with_engine(|e| e.handle_refresh_error(js::now())),
+                    Ok((status, text)) => with_engine(|e| e.handle_refresh_response(js::now(), epoch, status, &text)),
+                    Err(_) => with_engine(|e| e.handle_refresh_error(js::now(), epoch)),
                 };
                 Box::pin(run_effects()).await;
                 Ok(JsValue::UNDEFINED)
