@@ -90,9 +90,15 @@ test("activity in one tab (stayActive and real input) keeps the others logged in
     const until = start + 3 * IDLE.timeoutSeconds * 1000; // 12 s: three timeouts
     let round = 0;
     let lastB = await deadline(b);
+    await a.evaluate(() => {
+      window.__ev = [];
+      for (const t of ["pointerdown", "keydown"]) addEventListener(t, () => window.__ev.push(`${t}@${Date.now() % 100000}`), { capture: true });
+    });
+    const trail = [];
     while (Date.now() < until) {
       // Act again once a second of the deadline has been used up (a condition, not a sleep).
       await waitFor(async () => (await deadline(a)) - Date.now() <= (IDLE.timeoutSeconds - 1) * 1000, { message: "a second of idle time used" });
+      trail.push(`r${round} @${Date.now() % 100000} A=${(await deadline(a)) % 100000}`);
       switch (round++ % 3) {
         case 0: await a.evaluate(() => window.demo.session.stayActive()); break;
         case 1: await a.mouse.click(5, 5); break; // pointerdown on the page
@@ -101,7 +107,7 @@ test("activity in one tab (stayActive and real input) keeps the others logged in
       // Both tabs see the moved deadline (B never had any input itself). Waiting for A too
       // keeps the next round from acting on A's stale deadline (the client throttles input).
       for (const [name, t] of [["B", b], ["A", a]]) {
-        await waitFor(async () => (await deadline(t)) > lastB, { timeout: 2500, message: `tab ${name} sees the deadline move (round ${round})` });
+        await waitFor(async () => (await deadline(t)) > lastB, { timeout: 2500, message: `tab ${name} sees the deadline move (round ${round}) ${trail.join(" ")} ${await a.evaluate(() => window.__ev.join(" "))}` });
       }
       lastB = await deadline(b);
       assert.equal(await status(b), "logged-in", logs());

@@ -23,3 +23,8 @@ pub mod token;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;
+
+/// The shell's parts the wasm-bindgen-test suites exercise (tests only; not API).
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub use shell::testing as __shell;

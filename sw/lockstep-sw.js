@@ -38,11 +38,33 @@
 
   const settle = (event, promise) => event.waitUntil(promise.then(() => wasm.settled()).catch(() => {}));
 
+  // How long a new version waits for the previous one to hand the session over.
+  const HANDOVER_WAIT_MS = 2000;
+  const HANDOVER = "lockstep-handover";
+
+  // A new version of this worker takes over the session from the active one: with
+  // tokenStorage "memory" its tokens exist nowhere else. Worker to worker over a
+  // MessageChannel; pages never see it.
+  const takeOver = () => {
+    const previous = self.registration.active;
+    if (!live || !previous) return undefined;
+    return new Promise((resolve) => {
+      const { port1, port2 } = new MessageChannel();
+      const done = (json) => { clearTimeout(timer); port1.close(); resolve(json); };
+      const timer = setTimeout(() => done(null), HANDOVER_WAIT_MS);
+      port1.onmessage = (e) => done(typeof e.data === "string" ? e.data : null);
+      previous.postMessage({ type: HANDOVER, v: 1 }, [port2]);
+    }).then((json) => {
+      if (json) wasm.import_session(json);
+    }).catch((e) => console.error("lockstep: session hand-over refused:", e));
+  };
+
   addEventListener("install", (event) => {
     event.waitUntil(
       ready.catch(() => {})
         .then(() => wasm.start(configUrl, true))
         .then(() => { live = true; failure = null; }, (e) => { failure = e; })
+        .then(takeOver)
         .then(() => self.skipWaiting()),
     );
   });
@@ -79,6 +101,15 @@
 
   addEventListener("message", (event) => {
     const source = event.source;
+    // The only worker that may ask: the next version installing in our own registration.
+    if (typeof ServiceWorker !== "undefined" && source instanceof ServiceWorker) {
+      const reg = self.registration;
+      const port = event.ports && event.ports[0];
+      const next = source === reg.installing || source === reg.waiting;
+      if (!next || !port || !event.data || event.data.type !== HANDOVER) return;
+      settle(event, ready.then(() => port.postMessage(wasm.export_session() ?? null)));
+      return;
+    }
     // Only window clients speak to us; another worker version or a port never does.
     if (!source || typeof source.id !== "string" || typeof source.url !== "string") return;
     const port = event.ports && event.ports[0];

@@ -427,3 +427,5 @@ impl Engine {
 mod tests;
 #[cfg(test)]
 mod world;
+#[cfg(test)]
+mod input_fuzz;

@@ -154,11 +154,12 @@ impl AuthServer {
         (body.to_string(), family, at, rt)
     }
 
-    /// The refresh grant. Returns the status and body.
-    fn refresh_grant(&mut self, now: u64, body: &str) -> (u16, String) {
+    /// The refresh grant; `cookie` is the refresh cookie the browser attached when it sent
+    /// the request. Returns the status and body.
+    fn refresh_grant(&mut self, now: u64, body: &str, cookie: Option<String>) -> (u16, String) {
         self.refresh_calls += 1;
         let sent = form_value(body, "refresh_token");
-        let Some(rt) = sent.or_else(|| self.cookie.clone()) else { return (400, r#"{"error":"invalid_grant"}"#.into()) };
+        let Some(rt) = sent.or(cookie) else { return (400, r#"{"error":"invalid_grant"}"#.into()) };
         let Some(&family) = self.refresh.get(&rt) else { return (400, r#"{"error":"invalid_grant"}"#.into()) };
         let Some(f) = self.families.get_mut(family) else { return (400, "{}".into()) };
         if f.revoked {
@@ -267,7 +268,8 @@ pub(crate) struct World {
     pub tabs: Vec<Tab>,
     pub server: AuthServer,
     pub refresh_mode: RefreshMode,
-    slow: Vec<(u64, String)>,
+    /// Refreshes hanging on the network: epoch, body, and the cookie sent with it.
+    slow: Vec<(u64, String, Option<String>)>,
     waiting: Vec<Waiting>,
     settled: bool,
     seed: u64,
@@ -395,7 +397,7 @@ impl World {
             Effect::Refresh { url, body, content_type, epoch } => {
                 assert_eq!(url, "https://auth.example.test/oauth/token");
                 assert_eq!(content_type, "application/x-www-form-urlencoded");
-                assert!(!self.slow.iter().any(|(e, _)| *e == epoch), "(4) a second refresh for epoch {epoch} while one is in flight");
+                assert!(!self.slow.iter().any(|(e, _, _)| *e == epoch), "(4) a second refresh for epoch {epoch} while one is in flight");
                 assert!(epoch <= self.epoch);
                 // A refresh queued just before an end in the same event is still sent; its
                 // answer is ignored. Only the current session's refresh is checked here.
@@ -405,9 +407,10 @@ impl World {
                         None => assert!(self.refresh_token_lost, "(4) refresh without the refresh token the engine holds"),
                     }
                 }
+                let cookie = self.server.cookie.clone();
                 match self.refresh_mode {
                     RefreshMode::Ok => {
-                        let (status, answer) = self.server.refresh_grant(self.now, &body);
+                        let (status, answer) = self.server.refresh_grant(self.now, &body, cookie);
                         self.refresh_answer(epoch, status, &answer);
                     }
                     RefreshMode::ServerError => self.refresh_answer(epoch, 500, "oops"),
@@ -416,11 +419,11 @@ impl World {
                         self.note(false, false);
                     }
                     RefreshMode::AnswerLost => {
-                        self.server.refresh_grant(self.now, &body);
+                        self.server.refresh_grant(self.now, &body, cookie);
                         self.engine.handle_refresh_error(self.now, epoch);
                         self.note(false, false);
                     }
-                    RefreshMode::Slow => self.slow.push((epoch, body)),
+                    RefreshMode::Slow => self.slow.push((epoch, body, cookie)),
                 }
             }
             Effect::Logout { url, method, token, epoch } => {
@@ -507,8 +510,8 @@ impl World {
         if self.slow.is_empty() {
             return;
         }
-        let (epoch, body) = self.slow.remove(0);
-        let (status, answer) = self.server.refresh_grant(self.now, &body);
+        let (epoch, body, cookie) = self.slow.remove(0);
+        let (status, answer) = self.server.refresh_grant(self.now, &body, cookie);
         self.refresh_answer(epoch, status, &answer);
     }
 
@@ -521,7 +524,10 @@ impl World {
             return; // the bootstrap never calls respondWith: no token, no engine
         }
         match kind {
-            Request::Navigate => assert_eq!(self.engine.admit(self.now, true, false), Admission::PassThrough, "(2) a navigation was held or given a bearer"),
+            Request::Navigate => {
+                assert_eq!(self.engine.admit(self.now, true, false), Admission::PassThrough, "(2) a navigation was held or given a bearer");
+                self.note(false, false);
+            }
             Request::AppAuthorization => {
                 let a = self.engine.admit(self.now, false, true);
                 self.note(false, false);

@@ -5,9 +5,25 @@ mod clients;
 mod config_cache;
 mod cookies;
 mod fetch;
+mod handover;
 mod js;
 mod store;
 mod waiters;
+
+/// What the wasm-bindgen-test suites in `tests/` drive inside a real service worker; not API.
+#[doc(hidden)]
+pub mod testing {
+    pub use super::clients::broadcast;
+    pub use super::config_cache::load as load_config;
+    pub use super::handover::{export_session, import_session};
+    pub use super::start;
+    pub use super::store::{load, save};
+
+    /// Drops the engine, as a stopped worker does; the next `start` loads it again.
+    pub fn unload() {
+        super::ENGINE.with(|cell| *cell.borrow_mut() = None);
+    }
+}
 
 use std::cell::RefCell;
 
@@ -226,3 +242,10 @@ async fn post(url: &str, method: &str, body: Option<&str>, content_type: Option<
     let text = js::wait(resp.text()?).await?.as_string().unwrap_or_default();
     Ok((resp.status(), text))
 }
+
+// dlmalloc is 7 KB of the shipped wasm; the worker makes few, small allocations, and a
+// service worker is single-threaded.
+#[global_allocator]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: a service worker's wasm instance runs on one thread only.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
