@@ -245,7 +245,7 @@ test("login, logout and a late tab reach all five tabs; the state survives a sto
   }
 });
 
-test("tokenStorage memory: a stopped worker ends the session the coordinated way, never half logged in", async () => {
+test("tokenStorage memory: a stopped worker refreshes through the cookie, or ends the session the coordinated way", async () => {
   await demo.reset();
   await demo.setConfig(config({ tokenStorage: "memory" }));
   const context = await newContext();
@@ -255,19 +255,30 @@ test("tokenStorage memory: a stopped worker ends the session the coordinated way
     await sw.enable();
     assert.equal((await loginFrom(tabs[0])).status, 200);
     const [{ epoch: e1 }] = await everyTab(tabs, (s) => s.status === "logged-in", "every tab logged in");
+
+    // Stopped: the restarted worker has no tokens; one refresh through the HttpOnly refresh
+    // cookie brings them back, and the waiting request goes out with the new bearer.
     await stopWorker(sw);
-    // The next event restarts the worker without tokens: the refresh cannot succeed (no
-    // refresh token in memory, none in a cookie), so the session ends once, for everyone.
-    const api = await callApi(tabs[2]);
-    assert.equal(api.status, 401);
+    assert.equal((await callApi(tabs[2])).status, 200);
+    let c = await demo.counters();
+    assert.equal(c.refresh, 1, "one refresh");
+    assert.equal(c.refreshByCookie, 1, "through the cookie");
+    await everyTab(tabs, (s) => s.status === "logged-in" && s.epoch === e1, "same session in every tab");
+
+    // When that refresh is refused, the session ends once, for everyone: never half logged in.
+    await demo.settings({ refreshStatus: 400 });
+    await stopWorker(sw);
+    const before = await apiSeen();
+    assert.equal((await callApi(tabs[3])).status, 401);
+    assert.equal(await apiSeen(), before, "no API call went out half logged in");
     await everyTab(tabs, (s) => s.status === "logged-out" && s.epoch > e1 && new URL(s.href).pathname === "/login",
       "every tab logged out on /login");
     const states = await Promise.all(tabs.map(stateOf));
     assert.equal(new Set(states.map((s) => s.epoch)).size, 1, "one epoch in every tab");
-    assert.equal(new Set(states.map((s) => s.reason)).size, 1, "one reason in every tab");
-    const c = await demo.counters();
-    assert.equal(c.logout, 1, "one logout call");
-    assert.equal(c.bearer[`${demo.ports.api} /v1/me`] ?? 0, 0, "no API call went out half logged in");
+    assert.deepEqual([...new Set(states.map((s) => s.reason))], ["refresh-failed"]);
+    c = await demo.counters();
+    assert.equal(c.refresh, 2);
+    await waitFor(async () => (await demo.counters()).logout === 1, { message: "one logout call" });
     await sw.detach();
   } finally {
     await context.close();

@@ -372,7 +372,7 @@ pub fn u64_text(mut n: u64) -> String {
             break;
         }
     }
-    buf[i..].iter().map(|&b| b as char).collect()
+    buf.iter().skip(i).map(|&b| b as char).collect()
 }
 
 /// Appends `s` as a JSON string literal.

@@ -75,7 +75,7 @@ fn itoa_u16(n: u16) -> String {
             break;
         }
     }
-    buf[i..].iter().map(|&b| b as char).collect()
+    buf.iter().skip(i).map(|&b| b as char).collect()
 }
 
 /// An absolute URL split into the parts Lockstep decides on.
@@ -152,10 +152,11 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
     } else {
         return Err(UrlError::Scheme);
     };
+    // `get` and `split_once` instead of slicing: no panic paths in the shipped wasm.
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let (has_userinfo, hostport) = match authority.rfind('@') {
-        Some(at) => (true, &authority[at + 1..]),
+    let (authority, tail) = (rest.get(..end).unwrap_or(""), rest.get(end..).unwrap_or(""));
+    let (has_userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((_, host)) => (true, host),
         None => (false, authority),
     };
     let (host, port) = split_host_port(hostport)?;
@@ -163,20 +164,22 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
         None => scheme.default_port(),
         Some(p) => parse_port(p)?,
     };
-    let tail = match tail.find('#') {
-        Some(h) => &tail[..h],
-        None => tail,
-    };
-    let (path, query) = match tail.find('?') {
-        Some(q) => (&tail[..q], &tail[q..]),
-        None => (tail, ""),
+    let tail = tail.split_once('#').map_or(tail, |(before, _)| before);
+    let (path, query) = match tail.split_once('?') {
+        Some((path, q)) => {
+            let mut query = String::with_capacity(q.len() + 1);
+            query.push('?');
+            query.push_str(q);
+            (path, query)
+        }
+        None => (tail, String::new()),
     };
     let path = if path.is_empty() { "/" } else { path };
     Ok(Url {
         origin: Origin { scheme, host, port },
         has_userinfo,
         path: path.to_string(),
-        query: query.to_string(),
+        query,
     })
 }
 
@@ -213,19 +216,19 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), UrlError> {
-    let (host, port) = if hostport.starts_with('[') {
-        let close = hostport.find(']').ok_or(UrlError::Host)?;
-        let host = &hostport[..=close];
-        let rest = &hostport[close + 1..];
+    let (host, port): (String, Option<&str>) = if hostport.starts_with('[') {
+        let (inner, rest) = hostport.split_once(']').ok_or(UrlError::Host)?;
+        let mut host = String::from(inner);
+        host.push(']');
         match rest.strip_prefix(':') {
             Some(p) => (host, Some(p)),
             None if rest.is_empty() => (host, None),
             None => return Err(UrlError::Host),
         }
     } else {
-        match hostport.rfind(':') {
-            Some(c) => (&hostport[..c], Some(&hostport[c + 1..])),
-            None => (hostport, None),
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.into(), Some(p)),
+            None => (hostport.into(), None),
         }
     };
     let valid = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':');

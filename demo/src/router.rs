@@ -71,4 +71,7 @@ fn count(shared: &Shared, role: Role, req: &Req) {
     if req.bearer().is_some() {
         *st.counters.bearer.entry(format!("{port} {}", req.path)).or_default() += 1;
     }
+    if let Some(value) = req.header("authorization") {
+        st.authorization.insert(format!("{port} {}", req.path), value.to_string());
+    }
 }

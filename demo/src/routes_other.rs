@@ -22,5 +22,11 @@ pub fn handle(shared: &Shared, req: &Req) -> Resp {
         return cors::preflight(origin);
     }
     let body = json!({ "origin": "other", "method": req.method.as_str(), "path": req.path, "bearer": bearer });
-    cors::decorate(reply::json(200, &body), origin)
+    let mut resp = cors::decorate(reply::json(200, &body), origin);
+    if origin == Some("null") {
+        // After a cross-origin redirect (the API's `/v1/redirect-out`) the browser sends
+        // `Origin: null`; this public landing page accepts it, so the page can read it.
+        reply::set(&mut resp, "access-control-allow-origin", "null");
+    }
+    resp
 }

@@ -94,6 +94,8 @@ pub struct State {
     pub first_401_sent: bool,
     /// 401 answers held back while `hold401` is on, oldest first; `release-401` sends them.
     pub parked: std::collections::VecDeque<tokio::sync::oneshot::Sender<()>>,
+    /// The last `Authorization` header value seen per `"<port> <path>"` (`GET /__test/authorization`).
+    pub authorization: BTreeMap<String, String>,
     /// Every token pair issued since start or the last reset, oldest first (`last-tokens`).
     pub issued: Vec<(String, String)>,
 }

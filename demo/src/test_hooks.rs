@@ -30,7 +30,7 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             st.counters = Counters { parked401: parked, ..Counters::default() };
             st.settings = Settings::default();
             st.config_override = None;
-            st.issued.clear();
+            st.authorization.clear();
             release(&mut st, usize::MAX, false);
             reply::empty(204)
         }
@@ -52,6 +52,10 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             let released = release(&mut st, n, true);
             reply::json(200, &json!({ "released": released }))
         }
+        (&Method::GET, "authorization") => match serde_json::to_value(&st.authorization) {
+            Ok(value) => reply::json(200, &value),
+            Err(_) => reply::error(500, "server_error"),
+        },
         (&Method::GET, "last-tokens") => {
             let last = st.issued.last().cloned();
             let all: Vec<&str> = st.issued.iter().flat_map(|(a, r)| [a.as_str(), r.as_str()]).collect();
@@ -83,7 +87,7 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             st.config_override = None;
             reply::empty(204)
         }
-        (_, "counters" | "reset" | "revoke-all" | "settings" | "lockstep-config" | "expire-access" | "release-401" | "last-tokens") => {
+        (_, "counters" | "reset" | "revoke-all" | "settings" | "lockstep-config" | "expire-access" | "release-401" | "last-tokens" | "authorization") => {
             reply::method_not_allowed()
         }
         _ => reply::not_found(),

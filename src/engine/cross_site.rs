@@ -58,6 +58,13 @@ impl Engine {
             let still_live = matches!((&seen, ours), (Some(Marker::Live(id)), Some(m)) if id == m);
             if !still_live {
                 self.end_session(now, Reason::Elsewhere, false);
+                // That id is spent: a later login here writes a fresh one, so an app that
+                // missed the end (stopped, no cookie events) never takes it for its own again.
+                self.marker = None;
+                // A refresh the deadline check queued a moment ago (a restart without tokens)
+                // belongs to the session that just ended: it must not go out.
+                let epoch = self.epoch;
+                self.effects.retain(|f| !matches!(f, Effect::Refresh { epoch: e, .. } if *e != epoch));
             }
         }
         Ok(())

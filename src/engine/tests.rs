@@ -686,3 +686,30 @@ fn corrupt_persisted_state_is_an_error_and_leaves_a_fresh_engine() {
         assert!(drain(&mut e).is_empty(), "{bad}");
     }
 }
+
+// ---- Cross-site marker: spent ids and restarts (e2e/cross-site.test.mjs) -------------
+
+#[test]
+fn a_login_after_an_elsewhere_end_writes_a_fresh_marker_never_the_spent_one() {
+    let mut e = logged_in();
+    e.handle_cookie(T0 + 1, Some("ended.0102030405060708")).unwrap();
+    assert_eq!(reason(&e), Some("elsewhere"));
+    drain(&mut e);
+    // The shell seeds before every token response.
+    e.seed_marker([9; 8]);
+    e.handle_token_response(T0 + 2, 0, 200, LOGIN_BODY);
+    assert_eq!(set_cookies(&drain(&mut e)), ["live.0909090909090909"], "an app still holding the spent id must not see it live again");
+}
+
+#[test]
+fn a_restart_that_finds_the_session_ended_elsewhere_sends_no_refresh() {
+    let e = logged_in();
+    // Memory storage: the restarted engine has no token and queues a refresh at once.
+    let mut r = restart(&e, T0 + 1);
+    r.handle_cookie(T0 + 1, Some("ended.0102030405060708")).unwrap();
+    let effects = drain(&mut r);
+    assert_eq!(reason(&r), Some("elsewhere"));
+    assert!(refreshes(&effects).is_empty(), "a refresh for the ended session went out: {effects:?}");
+    assert!(logouts(&effects).is_empty());
+    assert_eq!(r.admit(T0 + 2, false, false), Admission::Block);
+}

@@ -20,7 +20,7 @@ pub async fn handle(request: Request) -> Result<Response, JsValue> {
         Route::Logout => api(&request, true).await,
         Route::Token(i) => token(&request, i).await,
     };
-    run_effects().await;
+    run_effects();
     response
 }
 
@@ -88,7 +88,7 @@ async fn api(request: &Request, is_logout: bool) -> Result<Response, JsValue> {
                 Admission::Block if is_logout => return network(request).await,
                 Admission::Block => return blocked(),
                 Admission::Wait => {
-                    run_effects().await;
+                    run_effects();
                     if !refresh_settled().await {
                         return json_response(504, r#"{"error":"lockstep_refresh_timeout","message":"the token refresh did not finish in time"}"#, false);
                     }
@@ -114,7 +114,7 @@ async fn api(request: &Request, is_logout: bool) -> Result<Response, JsValue> {
             }
             Verdict::WaitThenReplay => {
                 replayed = true;
-                run_effects().await;
+                run_effects();
                 if !refresh_settled().await {
                     return Ok(response);
                 }
@@ -133,6 +133,8 @@ async fn token(request: &Request, index: usize) -> Result<Response, JsValue> {
     if let Some(r) = super::with_engine_mut(|e| e.seed_marker(js::random8())) {
         let _ = r;
     }
+    // Adopt a marker another app wrote since the last cookie event (none in some browsers).
+    super::recheck_marker().await;
     match with_engine(|e| e.handle_token_response(js::now(), index, status, &text)).unwrap_or(TokenVerdict::PassThrough) {
         TokenVerdict::PassThrough => Ok(response),
         TokenVerdict::Replace(body) => {

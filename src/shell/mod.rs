@@ -40,6 +40,7 @@ thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
     static LOAD_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
     static BACKGROUND: RefCell<Vec<Promise>> = const { RefCell::new(Vec::new()) };
+    static DRAINING: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
 /// Runs `f` on the engine, if loaded. Never holds the borrow across an await.
@@ -105,7 +106,7 @@ pub async fn activate() -> Result<(), JsValue> {
     if let Some(Some(cs)) = with_engine(|e| e.config().cross_site.clone()) {
         let _ = cookies::subscribe(&cs.cookie_name, &js::scope()?.registration().scope()).await;
     }
-    run_effects().await;
+    run_effects();
     Ok(())
 }
 
@@ -124,13 +125,19 @@ pub async fn handle_fetch(request: Request) -> Result<Response, JsValue> {
 /// A navigation passed by (never held): with a cross-site marker, re-check the cookie.
 #[wasm_bindgen]
 pub async fn saw_navigation() -> Result<(), JsValue> {
+    recheck_marker().await;
+    run_effects();
+    Ok(())
+}
+
+/// With a cross-site marker, re-reads the cookie into the engine. Browsers without cookie
+/// subscriptions rely on this: tabs message the worker when they are seen again.
+pub(crate) async fn recheck_marker() {
     if let Some(Some(cs)) = with_engine(|e| e.config().cross_site.clone()) {
         if cookies::supported() {
             sync_cookie(&cs.cookie_name).await;
-            run_effects().await;
         }
     }
-    Ok(())
 }
 
 /// The marker cookie changed.
@@ -142,7 +149,7 @@ pub async fn handle_cookie_change() -> Result<(), JsValue> {
 /// A page message: `data` as the page sent it, from the client `client_id` at `client_url`,
 /// with the reply port. The reply is posted first, then the effects run.
 #[wasm_bindgen]
-pub async fn handle_message(data: JsValue, client_id: String, client_url: String, port: Option<MessagePort>) -> Result<(), JsValue> {
+pub fn handle_message(data: JsValue, client_id: String, client_url: String, port: Option<MessagePort>) -> Result<(), JsValue> {
     let json = match data.as_string() {
         Some(s) => s,
         None => js_sys::JSON::stringify(&data).ok().and_then(|s| s.as_string()).unwrap_or_default(),
@@ -159,7 +166,15 @@ pub async fn handle_message(data: JsValue, client_id: String, client_url: String
     if let Some(p) = port {
         p.post_message(&JsValue::from_str(&reply))?;
     }
-    run_effects().await;
+    run_effects();
+    // Without cookie events (other browsers) a tab's message is the cue to re-read the marker.
+    if with_engine(|e| e.config().cross_site.is_some()).unwrap_or(false) {
+        background(async {
+            recheck_marker().await;
+            run_effects();
+            Ok(JsValue::UNDEFINED)
+        });
+    }
     Ok(())
 }
 
@@ -169,16 +184,18 @@ pub fn load_error() -> Option<String> {
     LOAD_ERROR.with(|e| e.borrow().clone())
 }
 
-/// Resolves when the background work started by earlier events (refresh and logout calls)
-/// is done: the bootstrap passes it to `waitUntil`.
+/// Resolves when the background work started by earlier events (effects, refresh and
+/// logout calls, and whatever they start in turn) is done: the bootstrap passes it to
+/// `waitUntil`, so the browser does not stop the worker in the middle.
 #[wasm_bindgen]
-pub fn settled() -> Promise {
-    let list = BACKGROUND.with(|b| core::mem::take(&mut *b.borrow_mut()));
-    let arr = js_sys::Array::new();
-    for p in list {
-        arr.push(&p);
+pub async fn settled() {
+    loop {
+        let list = BACKGROUND.with(|b| core::mem::take(&mut *b.borrow_mut()));
+        if list.is_empty() {
+            return;
+        }
+        let _ = js::wait(Promise::all_settled(&list.into_iter().collect::<js_sys::Array>())).await;
     }
-    Promise::all_settled(&arr)
 }
 
 fn background(fut: impl core::future::Future<Output = Result<JsValue, JsValue>> + 'static) {
@@ -186,9 +203,25 @@ fn background(fut: impl core::future::Future<Output = Result<JsValue, JsValue>> 
     BACKGROUND.with(|b| b.borrow_mut().push(p));
 }
 
-/// Runs queued engine effects in order.
-pub(crate) async fn run_effects() {
-    while let Some(effect) = with_engine(|e| e.poll_effect()).flatten() {
+/// Runs queued engine effects in order, in the background (the bootstrap's `waitUntil`
+/// covers it through [`settled`]). One drainer at a time, so effects never reorder.
+pub(crate) fn run_effects() {
+    if DRAINING.with(|d| d.replace(true)) {
+        return;
+    }
+    background(async {
+        drain().await;
+        Ok(JsValue::UNDEFINED)
+    });
+}
+
+async fn drain() {
+    loop {
+        let Some(effect) = with_engine(|e| e.poll_effect()).flatten() else {
+            // No await between the empty poll and this: nothing can be queued in between.
+            DRAINING.with(|d| d.set(false));
+            return;
+        };
         match effect {
             Effect::Broadcast => {
                 let _ = clients::broadcast().await;
@@ -205,13 +238,13 @@ pub(crate) async fn run_effects() {
                     Ok((status, text)) => with_engine(|e| e.handle_refresh_response(js::now(), epoch, status, &text)),
                     Err(_) => with_engine(|e| e.handle_refresh_error(js::now(), epoch)),
                 };
-                Box::pin(run_effects()).await;
+                run_effects();
                 Ok(JsValue::UNDEFINED)
             }),
             Effect::Logout { url, method, token, epoch } => background(async move {
                 let delivered = matches!(post(&url, &method, None, None, token.as_deref()).await, Ok((s, _)) if s < 500);
                 with_engine(|e| e.handle_logout_result(js::now(), epoch, delivered));
-                Box::pin(run_effects()).await;
+                run_effects();
                 Ok(JsValue::UNDEFINED)
             }),
             Effect::SetCookie { name, domain, value } => {
