@@ -228,7 +228,7 @@ test("without cookie subscriptions (other browsers): logins adopt the marker, an
 
     await a2.evaluate(() => window.demo.session.logout());
     await waitFor(async () => (await marker(context))?.value.startsWith("ended."), { message: "ended marker" });
-    await roundTrip(a2);
+    await onLogin(a2);
     assert.equal(await status(a1), "logged-in", "no cookiechange: app1 has not heard yet");
     // The tab is seen again: the client reports itself, and the worker re-reads the cookie.
     const t0 = Date.now();

@@ -145,11 +145,13 @@ process.on("exit", () => {
 
 /**
  * Spawns the built demo server on free ports and resolves once it printed its ready line.
- * The binary is `target/debug/lockstep-demo` (build it with `cargo build -p lockstep-demo`);
+ * The binary is `target/debug/lockstep-demo` (build it with `cargo build -p lockstep-demo`;
+ * $CARGO_TARGET_DIR is honoured);
  * `LOCKSTEP_DEMO_BIN` overrides it. `LOCKSTEP_E2E_VERBOSE=1` forwards its output.
  */
 export async function startDemo({ testHooks = true, quiet = true, args = [], timeout = 30_000 } = {}) {
-  const bin = process.env.LOCKSTEP_DEMO_BIN ?? path.join(ROOT, "target/debug/lockstep-demo");
+  const targetDir = path.resolve(ROOT, process.env.CARGO_TARGET_DIR ?? "target");
+  const bin = process.env.LOCKSTEP_DEMO_BIN ?? path.join(targetDir, "debug/lockstep-demo");
   if (!existsSync(bin)) throw new Error(`${bin} not found: run cargo build -p lockstep-demo`);
   const dist = path.join(ROOT, "dist");
   if (!existsSync(path.join(dist, "lockstep-sw.js"))) throw new Error("dist/ is not built: run scripts/build.sh");

@@ -76,6 +76,11 @@ async function apiCounts() {
   return { requests, bearer, logout: c.logout, refresh: c.refresh };
 }
 
+/** Polls the URL: the client may replace the location twice (a reply and a broadcast both
+ * say where to go), which aborts the first navigation and makes waitForURL throw. */
+const onLogin = (page, timeout = 5000) =>
+  waitFor(() => /\/login(\?|$)/.test(new URL(page.url()).pathname + new URL(page.url()).search) && page.url(), { timeout, interval: 10, message: `${page.url()} on /login` });
+
 function onLoginPageFor(page, ownPath) {
   const u = new URL(page.url());
   return u.pathname.replace(/\/$/, "") === "/login" && u.searchParams.get("returnTo") === ownPath;
@@ -89,27 +94,24 @@ test("activity in one tab (stayActive and real input) keeps the others logged in
     const start = Date.now();
     const until = start + 3 * IDLE.timeoutSeconds * 1000; // 12 s: three timeouts
     let round = 0;
-    let lastB = await deadline(b);
-    await a.evaluate(() => {
-      window.__ev = [];
-      for (const t of ["pointerdown", "keydown"]) addEventListener(t, () => window.__ev.push(`${t}@${Date.now() % 100000}`), { capture: true });
-    });
+    // Each tab's own view of the deadline (tabs convert worker time to their own clock, so
+    // two tabs may differ by a few ms for the same deadline).
+    const last = new Map([[a, await deadline(a)], [b, await deadline(b)]]);
     const trail = [];
     while (Date.now() < until) {
       // Act again once a second of the deadline has been used up (a condition, not a sleep).
       await waitFor(async () => (await deadline(a)) - Date.now() <= (IDLE.timeoutSeconds - 1) * 1000, { message: "a second of idle time used" });
-      trail.push(`r${round} @${Date.now() % 100000} A=${(await deadline(a)) % 100000}`);
-      switch (round++ % 3) {
-        case 0: await a.evaluate(() => window.demo.session.stayActive()); break;
-        case 1: await a.mouse.click(5, 5); break; // pointerdown on the page
-        default: await a.keyboard.press("Shift"); break;
-      }
+      const kind = ["stayActive", "mouse", "keyboard"][round++ % 3];
+      trail.push(`${kind}@${Date.now() % 100000}`);
+      if (kind === "stayActive") await a.evaluate(() => window.demo.session.stayActive());
+      else if (kind === "mouse") await a.mouse.click(5, 5); // pointerdown on the page
+      else await a.keyboard.press("Shift");
       // Both tabs see the moved deadline (B never had any input itself). Waiting for A too
       // keeps the next round from acting on A's stale deadline (the client throttles input).
       for (const [name, t] of [["B", b], ["A", a]]) {
-        await waitFor(async () => (await deadline(t)) > lastB, { timeout: 2500, message: `tab ${name} sees the deadline move (round ${round}) ${trail.join(" ")} ${await a.evaluate(() => window.__ev.join(" "))}` });
+        const moved = await waitFor(async () => { const d = await deadline(t); return d > last.get(t) && d; }, { timeout: 2500, message: `tab ${name} sees the deadline move after ${trail.join(" ")}` });
+        last.set(t, moved);
       }
-      lastB = await deadline(b);
       assert.equal(await status(b), "logged-in", logs());
     }
     assert.ok(Date.now() - start >= 3 * IDLE.timeoutSeconds * 1000);
@@ -128,18 +130,24 @@ test("the warning shows in every tab, clears in every tab on activity in one, an
     const paths = ["/app1/?tab=a", "/app2/orders?tab=b", "/app1/deep/x"];
     const tabs = await loggedInTabs(context, paths);
     const [a, b] = tabs;
+    // Every tab records what onIdleWarning tells it (polling three tabs is slow on a busy box).
+    await Promise.all(tabs.map((t) => t.evaluate(() => {
+      window.__warn = [];
+      window.demo.session.onIdleWarning((w) => window.__warn.push(w ? "on" : "off"));
+    })));
+    const warnings = (t) => t.evaluate(() => window.__warn.join(","));
     // No activity: the warning shows in all tabs ~2 s before the deadline.
-    for (const t of tabs) await waitFor(() => warningShown(t), { message: "idle warning in every tab" });
+    await waitFor(async () => (await Promise.all(tabs.map(warningShown))).every(Boolean), { interval: 10, message: "idle warning in every tab" });
     const d0 = await deadline(b);
     // Activity in one tab (the banner's own button) clears it everywhere and moves the deadline.
-    await a.click("#stay-active");
-    for (const t of tabs) await waitFor(async () => !(await warningShown(t)), { timeout: 1500, message: "warning cleared in every tab" });
+    await a.evaluate(() => document.getElementById("stay-active").click());
+    for (const t of tabs) await waitFor(async () => (await warnings(t)) === "on,off" && !(await warningShown(t)), { timeout: 1500, message: "warning cleared in every tab" });
     assert.ok((await deadline(b)) > d0, "the shared deadline moved");
     assert.equal((await apiCounts()).logout, 0);
 
     // Now nobody moves: every tab ends on the login page with its own return URL, reason idle.
     const finalDeadline = await deadline(a);
-    for (const t of tabs) await t.waitForURL(/\/login/, { timeout: IDLE.timeoutSeconds * 1000 + 3000 });
+    for (const t of tabs) await onLogin(t, IDLE.timeoutSeconds * 1000 + 3000);
     const late = Date.now() - finalDeadline;
     for (const [i, t] of tabs.entries()) {
       await waitFor(() => onLoginPageFor(t, paths[i]), { message: `tab ${i} on /login with its own returnTo (${t.url()})` });
@@ -171,7 +179,7 @@ test("tabs asleep and the worker stopped across the deadline: the next event end
     const deadlineA = await deadline(a);
     assert.ok(deadlineA > Date.now(), "logged in with a future deadline");
     // Every tab asleep: no timer of theirs runs, so no tick reaches the worker.
-    await context.clock.pauseAt(new Date(Math.max(...(await Promise.all(tabs.map((t) => t.evaluate(() => Date.now()))))) + 10));
+    await context.clock.pauseAt(new Date(Math.max(...(await Promise.all(tabs.map((t) => t.evaluate(() => Date.now()))))) + 500)); // ahead of every tab's clock
     const sw = await cdp(a);
     await sw.enable();
     await sw.waitForStatus("running");
@@ -198,7 +206,7 @@ test("tabs asleep and the worker stopped across the deadline: the next event end
     assert.deepEqual(probe, { status: 401, blocked: "1" }, logs());
     const restartMs = Date.now() - t0;
     await context.clock.resume();
-    for (const t of tabs) await t.waitForURL(/\/login/, { timeout: 5000 });
+    for (const t of tabs) await onLogin(t);
     await waitFor(async () => (await text(a, "#reason")) === "idle", { message: "reason idle on tab A" });
     await waitFor(async () => (await apiCounts()).logout === baseline.logout + 1, { message: "one logout call" });
     const after = await apiCounts();

@@ -20,7 +20,7 @@ done
 
 step "Compiling the lockstep crate for wasm32-unknown-unknown (release)"
 cargo build -p lockstep --lib --release --target wasm32-unknown-unknown
-raw_wasm="target/wasm32-unknown-unknown/release/lockstep.wasm"
+raw_wasm="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/lockstep.wasm"
 [ -f "$raw_wasm" ] || die "$raw_wasm was not produced"
 
 out="$(mktemp -d "${TMPDIR:-/tmp}/lockstep-build.XXXXXX")"

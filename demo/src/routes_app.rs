@@ -14,7 +14,7 @@ use crate::{lockstep_config, oauth, random, static_files};
 const USERS: &[(&str, &str)] = &[("ada", "lovelace"), ("alan", "turing")];
 
 /// Directories whose every sub-path serves their `index.html` (SPA style).
-const PAGES: &[&str] = &["app1", "app2", "login"];
+const PAGES: &[&str] = &["app1", "app2", "login", "plain"];
 
 pub async fn handle(shared: &Shared, req: &Req) -> Resp {
     match req.path.as_str() {

@@ -713,3 +713,22 @@ fn a_restart_that_finds_the_session_ended_elsewhere_sends_no_refresh() {
     assert!(logouts(&effects).is_empty());
     assert_eq!(r.admit(T0 + 2, false, false), Admission::Block);
 }
+
+#[test]
+fn an_end_event_while_logged_out_changes_nothing() {
+    let mut e = engine();
+    send(&mut e, T0, "logout");
+    e.handle_cookie(T0, None).unwrap();
+    assert_eq!((e.epoch(), reason(&e)), (0, None), "never logged in stays never logged in");
+    assert_eq!(e.admit(T0, false, false), Admission::PassThrough);
+    assert_eq!(state(&e, T0, &format!("{APP}/app1/"))["navigate"], Value::Null);
+    let mut e = logged_in();
+    e.handle_tick(T0 + IDLE_MS);
+    let before = e.persisted();
+    drain(&mut e);
+    send(&mut e, T0 + IDLE_MS, "logout");
+    e.handle_api_response(T0 + IDLE_MS, 0, 401, true);
+    assert_eq!((e.epoch(), reason(&e)), (2, Some("idle")), "the reason of an end is not rewritten");
+    assert_eq!(e.persisted(), before);
+    assert!(drain(&mut e).is_empty());
+}

@@ -782,6 +782,41 @@ fn refreshes_rotate_across_restarts_without_reuse() {
     w.settle();
 }
 
+#[test]
+fn many_401s_during_a_slow_refresh_start_no_second_refresh() {
+    let mut w = World::new(Setup { indexeddb: true, refresh: true, tabs: 5 });
+    w.step(&Step::Login(0));
+    w.step(&Step::Refresh(RefreshMode::Slow));
+    w.step(&Step::Revoke);
+    for t in 0..5 {
+        w.step(&Step::Api(t, 0, Request::Fetch));
+    }
+    assert_eq!(w.slow.len(), 1, "one refresh hangs on the network");
+    w.step(&Step::DeliverSlow);
+    assert_eq!(w.engine.view().reason, Some("refresh-failed"));
+    w.settle();
+}
+
+#[test]
+fn a_slow_refresh_of_an_ended_session_never_feeds_the_next_one() {
+    let mut w = World::new(Setup { indexeddb: true, refresh: true, tabs: 2 });
+    w.step(&Step::Login(0));
+    w.step(&Step::Refresh(RefreshMode::Slow));
+    w.step(&Step::Clock(250_000));
+    w.step(&Step::Activity(0)); // the proactive refresh of the first session hangs
+    w.step(&Step::LogoutServerUp(false)); // so the first family stays valid at the server
+    w.step(&Step::Logout(1));
+    w.step(&Step::Login(1));
+    w.step(&Step::Clock(250_000));
+    w.step(&Step::Activity(0)); // the second session's refresh hangs too
+    w.step(&Step::DeliverSlow); // the first session's answer (a valid rotation) arrives now
+    w.step(&Step::Api(0, 0, Request::Fetch));
+    w.step(&Step::DeliverSlow);
+    w.step(&Step::Api(1, 1, Request::Fetch));
+    assert!(w.engine.is_logged_in());
+    w.settle();
+}
+
 // ---- Properties ---------------------------------------------------------------------
 
 fn step_strategy() -> impl Strategy<Value = Step> {
@@ -796,13 +831,13 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         2 => (tab.clone(), 0..TAB_URLS.len()).prop_map(|(t, u)| Step::Open(t, u)),
         1 => tab.clone().prop_map(Step::AppLogout),
         1 => (tab, 0..HOSTILE_MESSAGES.len()).prop_map(|(t, m)| Step::Hostile(t, m)),
-        1 => Just(Step::Revoke),
-        3 => prop_oneof![
-            Just(RefreshMode::Ok),
-            Just(RefreshMode::ServerError),
-            Just(RefreshMode::NetworkError),
-            Just(RefreshMode::AnswerLost),
-            Just(RefreshMode::Slow)
+        2 => Just(Step::Revoke),
+        4 => prop_oneof![
+            3 => Just(RefreshMode::Ok),
+            1 => Just(RefreshMode::ServerError),
+            1 => Just(RefreshMode::NetworkError),
+            1 => Just(RefreshMode::AnswerLost),
+            4 => Just(RefreshMode::Slow)
         ]
         .prop_map(Step::Refresh),
         2 => Just(Step::DeliverSlow),

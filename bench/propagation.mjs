@@ -1,0 +1,192 @@
+// Propagation benchmark (prints figures; not a test).
+//
+// From `session.logout()` in one tab to each subscriber having run, in N tabs of the demo
+// app over mkcert HTTPS in headless Chromium, over repeated trials alternating login and
+// logout; beside two baselines measured in the same run on the same origin with plain pages
+// (no worker): a 1 s localStorage poll and the `storage` event. Timestamps across tabs are
+// performance.timeOrigin + performance.now().
+//
+//   NODE_EXTRA_CA_CERTS=$(mkcert -CAROOT)/rootCA.pem node bench/propagation.mjs
+//   BENCH_TABS=20 BENCH_TRIALS=20 (defaults)
+//
+// "all tabs": per trial, the time until the LAST of the N tabs saw the change (the SPEC's
+// figure: "seen by all 20 open tabs"); "each tab": every (tab, trial) sample.
+
+import { launchBrowser, startDemo, waitFor } from "../e2e/harness.mjs";
+
+const TABS = Number(process.env.BENCH_TABS ?? 20);
+const TRIALS = Number(process.env.BENCH_TRIALS ?? 20);
+const WAIT = { timeout: 60_000 };
+
+const now = () => performance.timeOrigin + performance.now(); // serialised into pages below
+
+/** In every document before its scripts: record each subscriber call in sessionStorage. */
+function recordSubscriber() {
+  const KEY = "bench:seen";
+  const stamp = () => performance.timeOrigin + performance.now();
+  let demo;
+  Object.defineProperty(window, "demo", {
+    configurable: true,
+    get: () => demo,
+    set(v) {
+      demo = v;
+      v?.session?.subscribe((s) => {
+        const t = stamp(); // first thing: the subscriber has run
+        const list = JSON.parse(sessionStorage.getItem(KEY) ?? "[]");
+        list.push({ status: s.status, epoch: s.epoch, t });
+        sessionStorage.setItem(KEY, JSON.stringify(list));
+      });
+    },
+  });
+}
+
+function quantile(xs, q) {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
+  return s[i];
+}
+
+/** Lockstep: N demo tabs, TRIALS logouts (and the logins between them). */
+async function benchLockstep(browser, demo) {
+  const context = await browser.newContext();
+  await context.addInitScript(recordSubscriber);
+  const urls = Array.from({ length: TABS }, (_, i) => `${demo.appOrigin}/${i % 4 === 3 ? "app2" : "app1"}/?tab=${i}`);
+  const first = await context.newPage();
+  await first.goto(urls[0]);
+  const isReady = (p) => p.evaluate(() => !!navigator.serviceWorker.controller && !!window.demo?.session);
+  await waitFor(() => isReady(first), { message: "first tab controlled", ...WAIT });
+  const rest = await Promise.all(urls.slice(1).map(async (u) => {
+    const p = await context.newPage();
+    await p.goto(u);
+    return p;
+  }));
+  const tabs = [first, ...rest];
+  const settled = (want) => waitFor(async () => {
+    const states = await Promise.all(tabs.map((p) => p.evaluate(() => {
+      const s = window.demo?.session?.state;
+      return s && navigator.serviceWorker.controller ? { status: s.status, epoch: s.epoch, path: location.pathname } : null;
+    }).catch(() => null)));
+    return states.every((s) => s && want(s)) && states;
+  }, { message: "tabs settled", ...WAIT });
+  await settled(() => true);
+
+  const samples = { logout: [], login: [] };
+  const worst = { logout: [], login: [] };
+  const login = () => first.evaluate(() => {
+    fetch("/api/login", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "ada", password: "lovelace" }) });
+  });
+  await login();
+  let [{ epoch }] = await settled((s) => s.status === "logged-in" && s.path !== "/login");
+
+  for (let trial = 0; trial < 2 * TRIALS; trial++) {
+    const kind = trial % 2 === 0 ? "logout" : "login";
+    const next = epoch + 1;
+    // Quiet page before the trigger: nothing in flight.
+    const t0 = kind === "logout"
+      ? await tabs[trial % TABS].evaluate(() => { const t = performance.timeOrigin + performance.now(); window.demo.session.logout(); return t; })
+      : await tabs[trial % TABS].evaluate(() => {
+          const t = performance.timeOrigin + performance.now();
+          fetch("/api/login", { method: "POST", headers: { "content-type": "application/json" },
+            body: JSON.stringify({ username: "ada", password: "lovelace" }) });
+          return t;
+        });
+    const want = kind === "logout" ? "logged-out" : "logged-in";
+    await settled((s) => s.status === want && s.epoch === next && (s.path === "/login") === (kind === "logout"));
+    const seen = await Promise.all(tabs.map((p) => p.evaluate((e) =>
+      JSON.parse(sessionStorage.getItem("bench:seen") ?? "[]").find((r) => r.epoch === e)?.t ?? null, next)));
+    if (seen.some((t) => t == null)) throw new Error(`trial ${trial}: a subscriber never ran for epoch ${next}`);
+    const lat = seen.map((t) => t - t0);
+    samples[kind].push(...lat);
+    worst[kind].push(Math.max(...lat));
+    epoch = next;
+  }
+  await context.close();
+  return { samples, worst };
+}
+
+/** Plain pages (no worker) on the same origin: localStorage written by one, seen by the rest. */
+async function benchBaseline(browser, demo, mode) {
+  const context = await browser.newContext({ serviceWorkers: "block" });
+  const url = `${demo.appOrigin}/style.css`; // any plain same-origin document
+  const tabs = await Promise.all(Array.from({ length: TABS }, async () => {
+    const p = await context.newPage();
+    await p.goto(url);
+    return p;
+  }));
+  await Promise.all(tabs.map((p) => p.evaluate((mode) => {
+    window.__seen = [];
+    const KEY = "bench:session";
+    const record = (raw) => {
+      const t = performance.timeOrigin + performance.now();
+      if (raw) window.__seen.push({ n: JSON.parse(raw).n, t });
+    };
+    if (mode === "poll") {
+      let last = localStorage.getItem(KEY);
+      setInterval(() => {
+        const v = localStorage.getItem(KEY);
+        if (v !== last) { last = v; record(v); }
+      }, 1000);
+    } else {
+      addEventListener("storage", (e) => { if (e.key === KEY) record(e.newValue); });
+    }
+  }, mode)));
+  const samples = [];
+  const worst = [];
+  for (let n = 1; n <= 2 * TRIALS; n++) {
+    const writer = tabs[n % TABS];
+    const t0 = await writer.evaluate((n) => {
+      const t = performance.timeOrigin + performance.now();
+      localStorage.setItem("bench:session", JSON.stringify({ n, status: n % 2 ? "logged-out" : "logged-in" }));
+      window.__seen.push({ n, t }); // the writer knows at once
+      return t;
+    }, n);
+    const seen = await waitFor(async () => {
+      const ts = await Promise.all(tabs.map((p) => p.evaluate((n) => window.__seen.find((r) => r.n === n)?.t ?? null, n)));
+      return ts.every((t) => t != null) && ts;
+    }, { message: `${mode} trial ${n}`, ...WAIT });
+    const lat = seen.filter((_, i) => tabs[i] !== writer).map((t) => t - t0);
+    samples.push(...lat);
+    worst.push(Math.max(...lat));
+  }
+  await context.close();
+  return { samples, worst };
+}
+
+const fmt = (x) => (Number.isFinite(x) ? x.toFixed(1).padStart(9) : "      n/a");
+
+async function main() {
+  const demo = await startDemo({ testHooks: true });
+  const { browser, close } = await launchBrowser();
+  try {
+    const started = now();
+    const lockstep = await benchLockstep(browser, demo);
+    const storage = await benchBaseline(browser, demo, "storage");
+    const poll = await benchBaseline(browser, demo, "poll");
+    const rows = [
+      ["Lockstep logout", lockstep.worst.logout, lockstep.samples.logout],
+      ["Lockstep login*", lockstep.worst.login, lockstep.samples.login],
+      ["storage event", storage.worst, storage.samples],
+      ["localStorage 1 s poll", poll.worst, poll.samples],
+    ];
+    console.log(`\nPropagation to ${TABS} tabs, ${TRIALS} trials each (ms; headless Chromium, ${process.platform}, ${new Date().toISOString()})\n`);
+    console.log(`${"approach".padEnd(24)}${"all p50".padStart(9)}${"all p99".padStart(9)}${"all max".padStart(9)}${"tab p50".padStart(9)}${"tab p99".padStart(9)}`);
+    for (const [name, w, s] of rows) {
+      console.log(`${name.padEnd(24)}${fmt(quantile(w, 0.5))}${fmt(quantile(w, 0.99))}${fmt(Math.max(...w))}${fmt(quantile(s, 0.5))}${fmt(quantile(s, 0.99))}`);
+    }
+    const ratio = quantile(poll.worst, 0.99) / quantile(lockstep.worst.logout, 0.99);
+    console.log(`\nall = per trial, until the last tab saw it; tab = every (tab, trial) sample.`);
+    console.log(`* login is timed from the page's fetch('/api/login'), so it includes the login round trip.`);
+    console.log(`SPEC target: logout seen by all ${TABS} tabs, p99 <= 20 ms -> ${quantile(lockstep.worst.logout, 0.99) <= 20 ? "met" : "NOT met"}; `
+      + `1 s poll p99 / Lockstep p99 = ${ratio.toFixed(0)}x (target >= 50x). Run time ${((now() - started) / 1000).toFixed(0)} s.`);
+  } finally {
+    await close();
+    await demo.stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
