@@ -60,12 +60,21 @@ function startBaselineServer() {
   const cert = readFileSync(path.join(ROOT, "certs/lockstep.pem"));
   const key = readFileSync(path.join(ROOT, "certs/lockstep-key.pem"));
   const minimal = readFileSync(path.join(ROOT, "bench/minimal-sw.js"));
+  const coldpath = readFileSync(path.join(ROOT, "bench/coldpath-sw.js"));
+  const wasm = readFileSync(path.join(ROOT, "dist/lockstep_bg.wasm"));
   const page = Buffer.from('<!doctype html><meta charset="utf-8"><title>bench</title><p>bench page</p>\n');
   const server = https.createServer({ cert, key }, (req, res) => {
     const p = new URL(req.url, "https://x").pathname;
     if (p === "/minimal-sw.js") {
       res.writeHead(200, { "content-type": "text/javascript", "cache-control": "no-cache" });
       res.end(minimal);
+    } else if (p === "/coldpath-sw.js") {
+      res.writeHead(200, { "content-type": "text/javascript", "cache-control": "no-cache" });
+      res.end(coldpath);
+    } else if (p === "/dist/lockstep_bg.wasm") {
+      // As the demo serves it: no-cache and no validator.
+      res.writeHead(200, { "content-type": "application/wasm", "cache-control": "no-cache" });
+      res.end(wasm);
     } else if (p === "/" || p.endsWith(".html")) {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
       res.end(page);
@@ -280,6 +289,109 @@ async function benchCold(env) {
   out.configFetches = countPath(" /lockstep.config.json");
   out.swScriptFetches = countPath(" /lockstep-sw.js");
   for (const s of Object.values(sws)) await s.detach();
+  return out;
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// 2b. Cold-start anatomy: resource timing inside the restarted workers, and a replay of
+// Lockstep's start-up steps with marks (bench/coldpath-sw.js).
+
+async function swEvaluator(browser) {
+  const bs = await browser.browser.newBrowserCDPSession();
+  let seq = 0;
+  const pending = new Map();
+  bs.on("Target.receivedMessageFromTarget", ({ message }) => {
+    const m = JSON.parse(message);
+    pending.get(m.id)?.(m);
+    pending.delete(m.id);
+  });
+  return async (needle, fn) => {
+    const { targetInfos } = await bs.send("Target.getTargets");
+    const t = targetInfos.filter((x) => x.type === "service_worker" && x.url.includes(needle));
+    if (!t.length) throw new Error(`no service worker target ${needle}`);
+    const { sessionId } = await bs.send("Target.attachToTarget", { targetId: t[t.length - 1].targetId, flatten: false });
+    const id = ++seq;
+    const res = new Promise((r) => pending.set(id, r));
+    await bs.send("Target.sendMessageToTarget", { sessionId, message: JSON.stringify({ id, method: "Runtime.evaluate", params: { expression: `(${fn})()`, returnByValue: true, awaitPromise: true } }) });
+    const m = await res;
+    await bs.send("Target.detachFromTarget", { sessionId }).catch(() => {});
+    if (m.result?.exceptionDetails) throw new Error(JSON.stringify(m.result.exceptionDetails).slice(0, 300));
+    return m.result.result.value;
+  };
+}
+
+async function absFetch({ url, headers }) {
+  const s = performance.now();
+  const r = await fetch(url, { headers, cache: "no-store" });
+  const text = await r.text();
+  const e = performance.now();
+  return { start: performance.timeOrigin + s, end: performance.timeOrigin + e, status: r.status, text };
+}
+
+async function benchAnatomy(env) {
+  const { variants, browser, base } = env;
+  const swEval = await swEvaluator(browser);
+  const swB = await cdp(variants.b.page);
+  const swC = await cdp(variants.c.page);
+  await swB.enable();
+  await swC.enable();
+  // The replay worker, in two contexts: wasm from the network / from Cache Storage.
+  const sim = {};
+  for (const mode of ["network", "cache"]) {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${base.origin}/sim-${mode}.html`);
+    await page.evaluate(async (m) => {
+      await navigator.serviceWorker.register(`/coldpath-sw.js?wasm=${m}`);
+      await navigator.serviceWorker.ready;
+    }, mode);
+    await page.reload();
+    await waitControlled(page);
+    const s = await cdp(page);
+    await s.enable();
+    sim[mode] = { ctx, page, sw: s };
+  }
+  const rows = { lockstep: [], minimal: [], "sim-network": [], "sim-cache": [] };
+  const cases = ["lockstep", "minimal", "sim-network", "sim-cache"];
+  const rounds = QUICK ? 3 : 15;
+  for (let i = 0; i < rounds; i++) {
+    for (const k of cases.map((_, j) => cases[(i + j) % cases.length])) {
+      const sw = k === "lockstep" ? swC : k === "minimal" ? swB : sim[k.slice(4)].sw;
+      const page = k === "lockstep" ? variants.c.page : k === "minimal" ? variants.b.page : sim[k.slice(4)].page;
+      const url = k === "lockstep" ? "/__lockstep/state" : k === "minimal" ? "/__minimal/ping" : "/__coldpath";
+      await sw.stopAllWorkers();
+      await sw.waitForStatus("stopped", { timeout: 10_000, interval: 5 });
+      const r = await page.evaluate(absFetch, { url, headers: {} });
+      if (r.status !== 200) continue;
+      const row = { total: r.end - r.start };
+      if (k.startsWith("sim")) {
+        const body = JSON.parse(r.text);
+        row["worker global created"] = body.origin - r.start;
+        for (const [name, t] of body.marks) row[name] = body.origin + t - r.start;
+      } else {
+        const needle = k === "lockstep" ? "lockstep-sw.js" : "minimal-sw.js";
+        const w = await swEval(needle, () => ({ origin: performance.timeOrigin, res: performance.getEntriesByType("resource").map((e) => ({ name: e.name, startTime: e.startTime, responseEnd: e.responseEnd, transferSize: e.transferSize })) }));
+        row["worker global created"] = w.origin - r.start;
+        const wasm = w.res.find((e) => e.name.endsWith("lockstep_bg.wasm"));
+        if (wasm) {
+          row["wasm fetch start"] = w.origin + wasm.startTime - r.start;
+          row["wasm fetch end"] = w.origin + wasm.responseEnd - r.start;
+          row.wasmTransfer = wasm.transferSize;
+        }
+      }
+      rows[k].push(row);
+    }
+  }
+  const out = {};
+  for (const [k, list] of Object.entries(rows)) {
+    const keys = [...new Set(list.flatMap((r) => Object.keys(r)))];
+    out[k] = Object.fromEntries(keys.map((key) => [key, median(list.map((r) => r[key]).filter((x) => x !== undefined))]));
+    out[k].n = list.length;
+  }
+  for (const m of Object.values(sim)) await m.ctx.close();
+  await swB.detach();
+  await swC.detach();
   return out;
 }
 
@@ -606,6 +718,15 @@ function reportMd(R) {
     L.push("", `- Lockstep / minimal, median: **${f(C.ratioLocal, 2)}×** (local route), **${f(C.ratioApi, 2)}×** (API request); target ≤ 1.5.`);
     L.push(`- Requests the demo server saw during the ${C.lockstepStarts} Lockstep starts: lockstep_bg.wasm ${C.wasmFetches}, lockstep.js ${C.glueFetches}, lockstep.config.json ${C.configFetches}, lockstep-sw.js ${C.swScriptFetches}.`, "");
   }
+  if (R.anatomy) {
+    const A = R.anatomy;
+    L.push("### Cold-start anatomy (medians, ms after the page called fetch())", "");
+    L.push("Lockstep and minimal: the restarted worker's `performance.timeOrigin` and resource timing (read over CDP after the answer). sim-*: `bench/coldpath-sw.js` replays Lockstep's start-up steps with marks (wasm compileStreaming, config from Cache Storage, IndexedDB open + get), with the wasm from the network as today or from Cache Storage.", "");
+    for (const [k, v] of Object.entries(A)) {
+      L.push(`- **${k}** (n=${v.n}): ${Object.entries(v).filter(([a]) => a !== "n").map(([a, b]) => `${a} ${f(b, 1)}`).join(" · ")}`);
+    }
+    L.push("");
+  }
   if (R.nav) {
     const V = R.nav;
     L.push("## 3. Navigation time of the demo page `/app1/`", "");
@@ -758,6 +879,11 @@ async function main() {
         R.cold = await benchCold(env);
         for (const [k, s] of Object.entries(R.cold.cases)) log(`  ${k.padEnd(8)} median ${f(s.median, 1)}  p99 ${f(s.p99, 1)}  n=${s.n}`);
         log(`  Lockstep/minimal median: local ${f(R.cold.ratioLocal, 2)} api ${f(R.cold.ratioApi, 2)} (target <= 1.5); failures ${R.cold.failures}; server saw wasm ${R.cold.wasmFetches} glue ${R.cold.glueFetches} config ${R.cold.configFetches} sw ${R.cold.swScriptFetches} in ${R.cold.lockstepStarts} starts`);
+      }
+      if (want("cold")) {
+        log("== 2b. cold-start anatomy (ms after the page's fetch(), medians)");
+        R.anatomy = await benchAnatomy(env);
+        for (const [k, v] of Object.entries(R.anatomy)) log(`  ${k.padEnd(12)} ${Object.entries(v).map(([a, b]) => `${a}=${f(b, 1)}`).join("  ")}`);
       }
       if (want("nav")) {
         log("== 3. navigation /app1/ (ms)");

@@ -22,7 +22,7 @@
 // retries once, then calls logout and goes to its login page; tabs follow each other by
 // `storage` events. It never registers the worker (its own browser context).
 
-import { launchBrowser, startDemo, waitFor } from "../e2e/harness.mjs";
+import { httpsFetch, launchBrowser, startDemo, waitFor } from "../e2e/harness.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,6 +31,8 @@ const arg = (name, fallback) => {
 const TABS = arg("tabs", 20);
 const TRIALS = arg("trials", 5);
 const BURST = arg("burst", 10);
+// --no-refresh: a Lockstep config without `refresh` (the first 401 ends the session at once).
+const NO_REFRESH = process.argv.includes("--no-refresh");
 
 /** Every page of a context records [url, time] at DOMContentLoaded in sessionStorage. */
 const TIMELINE = () => {
@@ -123,8 +125,19 @@ const plain = {
   looping: (p) => p.evaluate(() => window.plain.loop.ok > 0),
 };
 
-async function run(app, demo, browser) {
+/** Zeroes the counters; keeps the --no-refresh config (a reset drops it). */
+async function reset(demo) {
   await demo.reset();
+  if (NO_REFRESH) {
+    const cfg = JSON.parse((await httpsFetch(`${demo.appOrigin}/lockstep.config.json`)).body);
+    delete cfg.refresh;
+    cfg.apis[0].origin = "{{API_ORIGIN}}";
+    await demo.setConfig(cfg);
+  }
+}
+
+async function run(app, demo, browser) {
+  await reset(demo);
   const context = await browser.newContext();
   await context.addInitScript(TIMELINE);
   const pages = await app.open(context, demo);
@@ -138,7 +151,7 @@ async function run(app, demo, browser) {
   for (let trial = 0; trial < TRIALS; trial++) {
     await Promise.all(pages.map(app.startLoop));
     await waitFor(() => every(pages, app.looping), { interval: 50, timeout: 30_000, message: `${app.name}: loops running` });
-    await demo.reset();
+    await reset(demo);
     await demo.revokeAll();
     await waitFor(() => every(pages, (p, i) => {
       const u = new URL(p.url());
@@ -182,7 +195,7 @@ function report(app, trials) {
 const demo = await startDemo({ testHooks: true });
 const browser = await launchBrowser();
 try {
-  console.log(`storm benchmark: ${TABS} tabs × bursts of ${BURST} requests, ${TRIALS} trials, Chromium headless, demo on ${demo.appOrigin}`);
+  console.log(`storm benchmark: ${TABS} tabs × bursts of ${BURST} requests, ${TRIALS} trials${NO_REFRESH ? ", Lockstep config without refresh" : ""}, Chromium headless, demo on ${demo.appOrigin}`);
   const results = [];
   for (const app of [lockstep, plain]) results.push([app, await run(app, demo, browser)]);
   for (const [app, trials] of results) report(app, trials);

@@ -269,7 +269,9 @@ test("tokenStorage memory: a stopped worker refreshes through the cookie, or end
     await demo.settings({ refreshStatus: 400 });
     await stopWorker(sw);
     const before = await apiSeen();
-    assert.equal((await callApi(tabs[3])).status, 401);
+    // The tab may be on its way to /login before the blocked 401 reaches the script.
+    const api = await callApi(tabs[3]).catch((e) => ({ navigatedAway: /destroyed|navigat/i.test(e.message) || e.message }));
+    assert.ok(api.status === 401 || api.navigatedAway === true, JSON.stringify(api));
     assert.equal(await apiSeen(), before, "no API call went out half logged in");
     await everyTab(tabs, (s) => s.status === "logged-out" && s.epoch > e1 && new URL(s.href).pathname === "/login",
       "every tab logged out on /login");

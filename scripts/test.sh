@@ -108,8 +108,8 @@ tier_e2e() {
   # The harness trusts the mkcert CA itself; this lets plain fetch() in tests trust it too.
   if [ -n "${LOCKSTEP_CA:-}" ]; then export NODE_EXTRA_CA_CERTS="$LOCKSTEP_CA"; fi
   step "End-to-end suites (node --test e2e/)"
-  # A hung test must not hang CI: every test is bounded.
-  node --test --test-concurrency=1 --test-timeout="${LOCKSTEP_E2E_TEST_TIMEOUT_MS:-180000}" e2e/
+  # A hung test must not hang CI. With one process per file the bound applies to each file too.
+  node --test --test-concurrency=1 --test-timeout="${LOCKSTEP_E2E_TEST_TIMEOUT_MS:-600000}" e2e/
 }
 
 # ---- setup: install what is missing ------------------------------------------------------------
