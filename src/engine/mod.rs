@@ -152,6 +152,8 @@ pub struct Engine {
     idle_deadline: Option<u64>,
     refresh_since: Option<u64>,
     refresh_epoch: u64,
+    /// The token generation the API answered 401 to (not persisted: a restart starts over).
+    refused_generation: Option<u64>,
     pending_logouts: Vec<PendingLogout>,
     marker: Option<String>,
     next_marker: Option<String>,
@@ -172,6 +174,7 @@ impl Engine {
             idle_deadline: None,
             refresh_since: None,
             refresh_epoch: 0,
+            refused_generation: None,
             pending_logouts: Vec::new(),
             marker: None,
             next_marker: None,

@@ -108,7 +108,9 @@ impl Engine {
         if has_authorization {
             return Admission::PassThrough;
         }
-        if self.refresh_since.is_some() && !token_usable(login, now) {
+        // While a refresh runs, a token the server already refused must not go out again:
+        // that is where storms come from.
+        if self.refresh_since.is_some() && (!token_usable(login, now) || self.refused_generation == Some(self.generation)) {
             return Admission::Wait;
         }
         match &login.access_token {
@@ -137,6 +139,7 @@ impl Engine {
                 return Verdict::Replay { token, generation: self.generation };
             }
         }
+        self.refused_generation = Some(self.generation);
         if self.refresh_since.is_some() {
             return Verdict::WaitThenReplay;
         }

@@ -261,7 +261,7 @@ fn one_refresh_in_flight_whatever_the_number_of_admits_and_401s() {
     let mut effects = Vec::new();
     for tab in 0..20u64 {
         assert_eq!(e.handle_api_response(T0 + tab, g, 401, false), Verdict::WaitThenReplay);
-        assert_eq!(e.admit(T0 + tab, false, false), Admission::Attach { token: "AT1".into(), generation: g }, "still usable while refreshing");
+        assert_eq!(e.admit(T0 + tab, false, false), Admission::Wait, "the server refused AT1: nothing goes out with it");
         send(&mut e, T0 + tab, "tick");
         effects.extend(drain(&mut e));
     }
@@ -272,6 +272,21 @@ fn one_refresh_in_flight_whatever_the_number_of_admits_and_401s() {
         effects.extend(drain(&mut e));
     }
     assert_eq!(refreshes(&effects).len(), 1, "{effects:?}");
+}
+
+#[test]
+fn a_proactive_refresh_does_not_hold_requests_but_a_401_does() {
+    let mut e = engine_with(|c| c["refresh"]["beforeExpirySeconds"] = 60.into());
+    log_in(&mut e, T0, r#"{"access_token":"AT1","refresh_token":"RT1","expires_in":300}"#);
+    let g = e.generation;
+    let due = T0 + 240_000; // 60 s before expiry: the refresh starts, the token is still good
+    assert_eq!(e.admit(due, false, false), Admission::Attach { token: "AT1".into(), generation: g });
+    assert_eq!(refreshes(&drain(&mut e)).len(), 1);
+    assert_eq!(e.handle_api_response(due + 1, g, 401, false), Verdict::WaitThenReplay);
+    assert_eq!(e.admit(due + 2, false, false), Admission::Wait, "refused token held back during the refresh");
+    let epoch = e.epoch();
+    e.handle_refresh_response(due + 3, epoch, 200, r#"{"access_token":"AT2","refresh_token":"RT2","expires_in":300}"#);
+    assert_eq!(attach(&mut e, due + 4).0, "AT2");
 }
 
 #[test]
@@ -324,7 +339,8 @@ fn a_refresh_answer_from_an_earlier_session_is_ignored() {
     let new = refresh_epoch(&drain(&mut e));
     // The slow answer of the first session's refresh arrives now.
     e.handle_refresh_response(T0 + 4, old, 200, r#"{"access_token":"ADA2","refresh_token":"ADAR2","expires_in":300}"#);
-    assert_eq!(e.admit(T0 + 4, false, false), Admission::Attach { token: "BOB1".into(), generation: e.generation });
+    // Not taken: BOB1 was refused and BOB's own refresh still runs, so requests wait for it.
+    assert_eq!(e.admit(T0 + 4, false, false), Admission::Wait);
     e.handle_refresh_error(T0 + 5, old);
     assert!(e.is_logged_in(), "an old session's failed refresh must not end this one");
     e.handle_refresh_response(T0 + 6, new, 200, r#"{"access_token":"BOB2","refresh_token":"BOBR2","expires_in":300}"#);
