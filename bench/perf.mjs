@@ -201,6 +201,32 @@ async function setup() {
   return { demo, base, browser, apiUrl, token, variants };
 }
 
+/** Brings the Lockstep page back to /app1/, logged in (a restart may end the session and send the tab to /login). */
+async function recoverLockstep(env) {
+  const page = env.variants.c.page;
+  const notes = (env.recoveries ??= []);
+  const state = await page.evaluate(() => fetch("/__lockstep/state").then((r) => r.json())).catch(() => null);
+  notes.push({ at: new Date().toISOString(), url: page.url(), state: state?.state ?? null });
+  await page.goto(`${env.demo.appOrigin}/app1/`);
+  await waitControlled(page);
+  const st = await page.evaluate(() => fetch("/__lockstep/state").then((r) => r.json()));
+  if (st.state.status !== "logged-in") {
+    await page.evaluate(() => fetch("/api/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "ada", password: "lovelace" }) }));
+    await waitFor(async () => (await page.evaluate(() => fetch("/__lockstep/state").then((r) => r.json()))).state.status === "logged-in", { message: "Lockstep logged in again" });
+  }
+}
+
+/** page.evaluate that survives the Lockstep tab being navigated away (counted, then recovered). */
+async function evalC(env, fn, arg) {
+  try {
+    return await env.variants.c.page.evaluate(fn, arg);
+  } catch (e) {
+    if (!/context was destroyed|navigation/i.test(String(e.message))) throw e;
+    await recoverLockstep(env);
+    return null;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. API fetch latency
 
@@ -271,8 +297,8 @@ async function benchCold(env) {
       await sw.stopAllWorkers();
       await sw.waitForStatus("stopped", { timeout: 10_000, interval: 5 });
       stopWait.push(Date.now() - t0);
-      const r = await variants[c.v].page.evaluate(oneFetch, { url: c.url, headers: variants[c.v].headers });
-      if (r.status !== 200 || !r.controlled) failures++;
+      const r = c.v === "c" ? await evalC(env, oneFetch, { url: c.url, headers: {} }) : await variants[c.v].page.evaluate(oneFetch, { url: c.url, headers: variants[c.v].headers });
+      if (!r || r.status !== 200 || !r.controlled) failures++;
       else times[c.key].push(r.ms);
     }
   }
@@ -288,6 +314,7 @@ async function benchCold(env) {
   out.glueFetches = countPath(" /lockstep/lockstep.js");
   out.configFetches = countPath(" /lockstep.config.json");
   out.swScriptFetches = countPath(" /lockstep-sw.js");
+  out.recoveries = env.recoveries?.length ?? 0;
   for (const s of Object.values(sws)) await s.detach();
   return out;
 }
@@ -362,8 +389,8 @@ async function benchAnatomy(env) {
       const url = k === "lockstep" ? "/__lockstep/state" : k === "minimal" ? "/__minimal/ping" : "/__coldpath";
       await sw.stopAllWorkers();
       await sw.waitForStatus("stopped", { timeout: 10_000, interval: 5 });
-      const r = await page.evaluate(absFetch, { url, headers: {} });
-      if (r.status !== 200) continue;
+      const r = k === "lockstep" ? await evalC(env, absFetch, { url, headers: {} }) : await page.evaluate(absFetch, { url, headers: {} });
+      if (!r || r.status !== 200) continue;
       const row = { total: r.end - r.start };
       if (k.startsWith("sim")) {
         const body = JSON.parse(r.text);
@@ -413,6 +440,7 @@ async function benchNav(env) {
     });
   const kinds = ["off", "warm", "cold"];
   const res = { off: [], warm: [], cold: [] };
+  let skipped = 0;
   for (const p of [pOff, pOn]) await p.goto(url); // warm-up
   for (let i = 0; i < N.navRounds; i++) {
     const order = kinds.map((_, j) => kinds[(i + j) % kinds.length]);
@@ -425,8 +453,15 @@ async function benchNav(env) {
         // make sure the worker runs (it may have been stopped by the previous cold round)
         await pOn.evaluate(() => fetch("/__lockstep/state").then((r) => r.text()));
       }
-      await page.goto(url, { waitUntil: "load" });
-      const e = await read(page);
+      let e;
+      try {
+        await page.goto(url, { waitUntil: "load" });
+        e = await read(page);
+      } catch (err) {
+        if (!/context was destroyed|navigation|interrupted/i.test(String(err.message))) throw err;
+        skipped++;
+        continue;
+      }
       if ((k === "off") === e.controlled) throw new Error(`navigation ${k}: controlled=${e.controlled}`);
       res[k].push(e);
     }
@@ -439,6 +474,7 @@ async function benchNav(env) {
       responseStart: stats(res[k].map((e) => e.responseStart)),
     };
   }
+  out.skipped = skipped;
   out.ratioWarm = out.warm.duration.median / out.off.duration.median;
   out.ratioCold = out.cold.duration.median / out.off.duration.median;
   await sw.detach();
@@ -711,7 +747,7 @@ function reportMd(R) {
   if (R.cold) {
     const C = R.cold;
     L.push("## 2. Worker cold start to first answered fetch", "");
-    L.push(`Each sample: CDP \`ServiceWorker.stopAllWorkers\`, wait until DevTools reports the version stopped, then time one fetch from the page (performance.now(), fetch → body read). ${C.cases["c-api"].n} starts per case, the four cases rotating. Failed starts: ${C.failures}.`, "");
+    L.push(`Each sample: CDP \`ServiceWorker.stopAllWorkers\`, wait until DevTools reports the version stopped, then time one fetch from the page (performance.now(), fetch → body read). ${C.cases["c-api"].n} starts per case, the four cases rotating. Failed starts: ${C.failures} (of which the Lockstep tab was navigated away by the client during the start and had to be re-opened: ${C.recoveries}).`, "");
     L.push("| case | median ms | p90 ms | p99 ms | n |", "| --- | --- | --- | --- | --- |");
     const labels = { "b-local": "minimal worker, local route `/__minimal/ping`", "c-local": "Lockstep, `/__lockstep/state` (answered by the wasm)", "b-api": "minimal worker, API request", "c-api": "Lockstep, API request" };
     for (const [k, s] of Object.entries(C.cases)) L.push(`| ${labels[k]} | ${f(s.median, 1)} | ${f(s.p90, 1)} | ${f(s.p99, 1)} | ${s.n} |`);
@@ -878,7 +914,7 @@ async function main() {
         log("== 2. cold start (ms)");
         R.cold = await benchCold(env);
         for (const [k, s] of Object.entries(R.cold.cases)) log(`  ${k.padEnd(8)} median ${f(s.median, 1)}  p99 ${f(s.p99, 1)}  n=${s.n}`);
-        log(`  Lockstep/minimal median: local ${f(R.cold.ratioLocal, 2)} api ${f(R.cold.ratioApi, 2)} (target <= 1.5); failures ${R.cold.failures}; server saw wasm ${R.cold.wasmFetches} glue ${R.cold.glueFetches} config ${R.cold.configFetches} sw ${R.cold.swScriptFetches} in ${R.cold.lockstepStarts} starts`);
+        log(`  Lockstep/minimal median: local ${f(R.cold.ratioLocal, 2)} api ${f(R.cold.ratioApi, 2)} (target <= 1.5); failures ${R.cold.failures} (tab navigated away and recovered: ${R.cold.recoveries}); server saw wasm ${R.cold.wasmFetches} glue ${R.cold.glueFetches} config ${R.cold.configFetches} sw ${R.cold.swScriptFetches} in ${R.cold.lockstepStarts} starts`);
       }
       if (want("cold")) {
         log("== 2b. cold-start anatomy (ms after the page's fetch(), medians)");
@@ -892,6 +928,7 @@ async function main() {
         log(`  with/without: warm ${f(R.nav.ratioWarm, 2)} cold ${f(R.nav.ratioCold, 2)}`);
       }
     } finally {
+      R.recoveries = env.recoveries ?? [];
       await env.browser.close();
       await env.base.close();
       await env.demo.stop();
@@ -908,6 +945,7 @@ async function main() {
     const e = R.ext[name];
     log(e.missing ? `  bench/${name}.mjs does not exist yet` : e.json ? `  ${JSON.stringify(e.json)}` : `  no JSON line (exit ${e.code ?? e.signal})\n${e.tail}`);
   }
+  R.recoveries = R.recoveries ?? [];
   writeFileSync(path.join(RESULTS, "results.json"), JSON.stringify(R, null, 2) + "\n");
   writeFileSync(path.join(RESULTS, "report.md"), reportMd(R));
   writeFileSync(path.join(RESULTS, "report.svg"), reportSvg(R));

@@ -255,7 +255,7 @@ fn list<T>(v: &Value<'_>, path: &str, mut f: impl FnMut(&Value<'_>, &str) -> Res
     for (i, item) in items.iter().enumerate() {
         let mut at = String::from(path);
         at.push('[');
-        at.push_str(&json::u64_text(i as u64));
+        at.push_str(&crate::encode::u64_text(i as u64));
         at.push(']');
         out.push(f(item, &at)?);
     }

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+use crate::encode::u64_text;
 use crate::error::{Input, InputError};
 
 /// Deepest nesting accepted.
@@ -358,21 +359,6 @@ fn join(path: &str, name: &str) -> String {
     }
     p.push_str(name);
     p
-}
-
-/// Decimal text of `n` without the formatting machinery.
-pub fn u64_text(mut n: u64) -> String {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.iter().skip(i).map(|&b| b as char).collect()
 }
 
 /// Appends `s` as a JSON string literal.

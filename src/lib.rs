@@ -15,6 +15,7 @@
 pub mod config;
 pub mod error;
 pub mod json;
+pub mod encode;
 pub mod engine;
 pub mod origin;
 pub mod protocol;

@@ -56,26 +56,10 @@ impl fmt::Display for Origin {
         f.write_str(&self.host)?;
         if self.port != self.scheme.default_port() {
             f.write_str(":")?;
-            f.write_str(itoa_u16(self.port).as_str())?;
+            f.write_str(&crate::encode::u64_text(u64::from(self.port)))?;
         }
         Ok(())
     }
-}
-
-fn itoa_u16(n: u16) -> String {
-    // Small, and avoids pulling integer formatting machinery into the wasm.
-    let mut buf = [0u8; 5];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.iter().skip(i).map(|&b| b as char).collect()
 }
 
 /// An absolute URL split into the parts Lockstep decides on.
@@ -309,12 +293,5 @@ mod tests {
             resolve(&base, "https://auth.example.test/oauth/token").unwrap().origin.host,
             "auth.example.test"
         );
-    }
-
-    #[test]
-    fn port_formatting_is_exact() {
-        for p in [1u16, 9, 10, 443, 8443, 65535] {
-            assert_eq!(itoa_u16(p), p.to_string());
-        }
     }
 }

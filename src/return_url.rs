@@ -19,7 +19,7 @@ pub fn login_redirect(config: &Config, scope: &str, client_url: &str) -> Option<
     query.push(if query.is_empty() { '?' } else { '&' });
     query.push_str(&config.return_param);
     query.push('=');
-    encode_component(&client.path_and_query(), &mut query);
+    crate::encode::push_percent_encoded(&mut query, &client.path_and_query(), true);
     target.push_str(&query);
     Some(absolute(config, &target))
 }
@@ -64,19 +64,6 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then_some(v)
     })
-}
-
-fn encode_component(s: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 15) as usize] as char);
-        }
-    }
 }
 
 fn decode_component(s: &str) -> Option<String> {

@@ -185,11 +185,11 @@ impl Engine {
                 let mut body = String::from("grant_type=refresh_token");
                 if let Some(rt) = &login.refresh_token {
                     body.push_str("&refresh_token=");
-                    push_form_value(&mut body, rt);
+                    crate::encode::push_percent_encoded(&mut body, rt, false);
                 }
                 if let Some(id) = &refresh.client_id {
                     body.push_str("&client_id=");
-                    push_form_value(&mut body, id);
+                    crate::encode::push_percent_encoded(&mut body, id, false);
                 }
                 (body, "application/x-www-form-urlencoded")
             }
@@ -247,17 +247,4 @@ impl Engine {
 
 fn token_usable(login: &Login, now: u64) -> bool {
     login.access_token.is_some() && login.expires_at.map_or(true, |e| now < e)
-}
-
-fn push_form_value(out: &mut String, value: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 15) as usize] as char);
-        }
-    }
 }
