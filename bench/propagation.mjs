@@ -7,7 +7,7 @@
 // performance.timeOrigin + performance.now().
 //
 //   NODE_EXTRA_CA_CERTS=$(mkcert -CAROOT)/rootCA.pem node bench/propagation.mjs
-//   BENCH_TABS=20 BENCH_TRIALS=20 (defaults)
+//   BENCH_TABS=20 BENCH_TRIALS=20 (defaults); BENCH_VERBOSE=1 prints each trial's samples
 //
 // "all tabs": per trial, the time until the LAST of the N tabs saw the change (the SPEC's
 // figure: "seen by all 20 open tabs"); "each tab": every (tab, trial) sample.
@@ -98,6 +98,7 @@ async function benchLockstep(browser, demo) {
       JSON.parse(sessionStorage.getItem("bench:seen") ?? "[]").find((r) => r.epoch === e)?.t ?? null, next)));
     if (seen.some((t) => t == null)) throw new Error(`trial ${trial}: a subscriber never ran for epoch ${next}`);
     const lat = seen.map((t) => t - t0);
+    if (process.env.BENCH_VERBOSE) console.log(kind, lat.map((x) => x.toFixed(0)).sort((a, b) => a - b).join(" "));
     samples[kind].push(...lat);
     worst[kind].push(Math.max(...lat));
     epoch = next;

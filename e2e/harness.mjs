@@ -359,3 +359,86 @@ export function recordConsole(page) {
   page.on("pageerror", (err) => lines.push(`[pageerror] ${err.stack ?? err}`));
   return () => lines.join("\n");
 }
+
+/**
+ * Records what every service worker of the browser logs and throws, over a browser-level
+ * CDP session (Runtime and Log domains of each service-worker target, re-attached when a
+ * stopped worker starts again). Catches what console hooks miss: uncaught exceptions and
+ * unhandled rejections, e.g. a wasm trap `RuntimeError: unreachable` after a Rust panic.
+ *   const sw = await recordWorkerConsole(browser.browser);
+ *   ...; assert.deepEqual(sw.crashes(), []); await sw.stop();
+ */
+export async function recordWorkerConsole(browser) {
+  const session = await browser.newBrowserCDPSession();
+  const lines = [];
+  const attached = new Set();
+  let id = 1;
+  const attach = async ({ targetId, type, url }) => {
+    if (type !== "service_worker" || attached.has(targetId)) return;
+    attached.add(targetId);
+    try {
+      const { sessionId } = await session.send("Target.attachToTarget", { targetId, flatten: false });
+      for (const method of ["Runtime.enable", "Log.enable"]) {
+        await session.send("Target.sendMessageToTarget", { sessionId, message: JSON.stringify({ id: id++, method }) });
+      }
+    } catch (err) {
+      attached.delete(targetId); // the worker went away first; a restart creates it again
+      lines.push(`[attach] ${url}: ${err.message}`);
+    }
+  };
+  session.on("Target.targetCreated", ({ targetInfo }) => void attach(targetInfo));
+  session.on("Target.targetDestroyed", ({ targetId }) => attached.delete(targetId));
+  session.on("Target.receivedMessageFromTarget", ({ message }) => {
+    let m;
+    try {
+      m = JSON.parse(message);
+    } catch {
+      return;
+    }
+    if (m.method === "Runtime.consoleAPICalled") {
+      lines.push(`[console.${m.params.type}] ${m.params.args.map((a) => a.value ?? a.description ?? a.type).join(" ")}`);
+    } else if (m.method === "Runtime.exceptionThrown") {
+      const d = m.params.exceptionDetails;
+      lines.push(`[exception] ${d.exception?.description ?? d.text}`);
+    } else if (m.method === "Log.entryAdded") {
+      lines.push(`[log.${m.params.entry.level}] ${m.params.entry.text}`);
+    }
+  });
+  await session.send("Target.setDiscoverTargets", { discover: true });
+  const { targetInfos } = await session.send("Target.getTargets");
+  await Promise.all(targetInfos.map(attach));
+  return {
+    lines: () => [...lines],
+    /** Lines that show a Rust panic or a wasm trap. */
+    crashes: () => lines.filter((l) => /panicked|unreachable|RuntimeError/i.test(l)),
+    stop: () => session.detach().catch(() => {}),
+  };
+}
+
+/** The demo's default config (docs/DEMO-SERVER.md) with `over` merged in. */
+export const demoConfig = (over = {}) => ({
+  loginUrl: "/login",
+  returnParam: "returnTo",
+  apis: [{ origin: "{{API_ORIGIN}}", pathPrefix: "/v1/" }],
+  tokenEndpoints: [
+    { url: "/api/login", format: "json", accessToken: "access_token", refreshToken: "refresh_token", expiresIn: "expires_in", user: "user" },
+    { url: "/oauth/token", format: "oauth2" },
+  ],
+  refresh: { url: "/oauth/token", format: "oauth2", clientId: "spa", beforeExpirySeconds: 60 },
+  logout: { url: "/api/logout", method: "POST" },
+  ...over,
+});
+
+/** Logs in as ada from `page` with the demo's JSON login endpoint: `{ status, text }`. */
+export const jsonLogin = (page, username = "ada", password = "lovelace") =>
+  page.evaluate(async ([u, p]) => {
+    const res = await fetch("/api/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: u, password: p }) });
+    return { status: res.status, text: await res.text() };
+  }, [username, password]);
+
+/** The worker's own answer on `/__lockstep/state` (starts a stopped worker), parsed. */
+export const workerStateRoute = (page) =>
+  page.evaluate(async () => {
+    const res = await fetch("/__lockstep/state", { cache: "no-store" });
+    return { status: res.status, body: await res.json() };
+  });

@@ -68,6 +68,9 @@ function recordStates() {
       v.session.subscribe((s) => push(s, "sub"));
     },
   });
+  const loads = JSON.parse(sessionStorage.getItem("relay:loads") ?? "[]");
+  loads.push(!!navigator.serviceWorker?.controller); // was this document load controlled?
+  sessionStorage.setItem("relay:loads", JSON.stringify(loads));
   window.__controllerChanges = 0;
   navigator.serviceWorker?.addEventListener("controllerchange", () => { window.__controllerChanges++; });
 }
@@ -334,6 +337,8 @@ test("a hard reload (cache and worker bypassed) ends up controlled and logged in
     await session.send("Page.reload", { ignoreCache: true });
     await waitFor(() => page.evaluate(() => document.readyState === "complete" && !!window.demo?.session), { message: "reloaded" });
     await ready(page); // the client's one guarded reload brings the worker back
+    const loads = await page.evaluate(() => JSON.parse(sessionStorage.getItem("relay:loads")));
+    assert.deepEqual(loads.slice(-2), [false, true], "the hard reload was uncontrolled; one normal reload fixed it");
     assert.deepEqual(await stateOf(page).then((s) => [s.status, s.epoch]), ["logged-in", epoch]);
     assert.equal((await callApi(page)).status, 200);
     await everyTab(tabs, (s) => s.status === "logged-in" && s.epoch === epoch, "others unchanged");

@@ -45,6 +45,16 @@ async fn route(shared: &Shared, req: &Req) -> Resp {
                 st.counters.api_after_first401 += 1;
             }
         }
+        if let Some(id) = req.query_params().get("id") {
+            *st.request_ids.entry(id.clone()).or_default() += 1;
+        }
+        if st.sessions.last_live() == Some(true) {
+            match req.bearer().map(|t| st.sessions.check(t, now)) {
+                None => st.counters.live_no_bearer += 1,
+                Some(crate::sessions::TokenCheck::Stale) => st.counters.live_stale_bearer += 1,
+                Some(_) => {}
+            }
+        }
         let user = req.bearer().and_then(|token| st.sessions.user_for(token, now)).map(str::to_string);
         let mut unauthorized = Unauthorized::Now;
         if user.is_none() {

@@ -42,6 +42,19 @@ struct Session {
 struct Access {
     session: u64,
     expires_at_ms: u64,
+    /// Expired by `expire-access` (a test hook), not by time.
+    forced: bool,
+}
+
+/// What a presented access token is (for the fault-run counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// Live: issued, unexpired, session not revoked.
+    Live,
+    /// Expired by `expire-access`: the client cannot know before the 401.
+    Forced,
+    /// Unknown, expired by time, or of a revoked session.
+    Stale,
 }
 
 #[derive(Debug)]
@@ -98,6 +111,22 @@ impl Sessions {
         self.sessions.get(&access.session).filter(|s| !s.revoked).map(|s| s.user.as_str())
     }
 
+    /// Whether the most recent session (the last login) is still live; `None` before any.
+    pub fn last_live(&self) -> Option<bool> {
+        self.sessions.get(&self.next_id).map(|s| !s.revoked)
+    }
+
+    /// Classifies an access token presented to the API.
+    pub fn check(&self, access_token: &str, now_ms: u64) -> TokenCheck {
+        if self.user_for(access_token, now_ms).is_some() {
+            return TokenCheck::Live;
+        }
+        match self.access.get(access_token) {
+            Some(a) if a.forced && self.sessions.get(&a.session).is_some_and(|s| !s.revoked) => TokenCheck::Forced,
+            _ => TokenCheck::Stale,
+        }
+    }
+
     /// Logout: revokes the session an access token belongs to, expired or not.
     /// Returns whether the token was known.
     pub fn logout(&mut self, access_token: &str) -> bool {
@@ -122,6 +151,7 @@ impl Sessions {
     pub fn expire_access(&mut self) {
         for access in self.access.values_mut() {
             access.expires_at_ms = 0;
+            access.forced = true;
         }
     }
 
@@ -139,7 +169,7 @@ impl Sessions {
 
     fn issue(&mut self, id: u64, user: String, tokens: NewTokens, now_ms: u64, lifetime_s: u64) -> Issued {
         let expires_at_ms = now_ms.saturating_add(lifetime_s.saturating_mul(1000));
-        self.access.insert(tokens.access.clone(), Access { session: id, expires_at_ms });
+        self.access.insert(tokens.access.clone(), Access { session: id, expires_at_ms, forced: false });
         self.refresh.insert(tokens.refresh.clone(), Refresh { session: id, rotated: false });
         Issued { access_token: tokens.access, refresh_token: tokens.refresh, expires_in: lifetime_s, user }
     }
@@ -213,5 +243,23 @@ mod tests {
         assert_eq!(s.user_for("at1", 0), None);
         assert!(s.refresh("rt1", tokens(2), 0, 300).is_ok());
         assert_eq!(s.user_for("at2", 0), Some("ada"));
+    }
+
+    #[test]
+    fn last_live_and_token_checks() {
+        let mut s = Sessions::default();
+        assert_eq!(s.last_live(), None);
+        s.login("ada", tokens(1), 0, 10);
+        assert_eq!(s.last_live(), Some(true));
+        assert_eq!(s.check("at1", 0), TokenCheck::Live);
+        assert_eq!(s.check("at1", 10_000), TokenCheck::Stale, "expired by time");
+        assert_eq!(s.check("nope", 0), TokenCheck::Stale);
+        s.expire_access();
+        assert_eq!(s.check("at1", 0), TokenCheck::Forced);
+        assert!(s.logout("at1"));
+        assert_eq!(s.last_live(), Some(false));
+        assert_eq!(s.check("at1", 0), TokenCheck::Stale, "revoked");
+        s.login("ada", tokens(2), 0, 10);
+        assert_eq!(s.last_live(), Some(true));
     }
 }

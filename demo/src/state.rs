@@ -98,6 +98,9 @@ pub struct State {
     pub authorization: BTreeMap<String, String>,
     /// Every token pair issued since start or the last reset, oldest first (`last-tokens`).
     pub issued: Vec<(String, String)>,
+    /// Arrivals per `id` query parameter of `/v1` requests (`GET /__test/request-ids`),
+    /// cleared by reset.
+    pub request_ids: BTreeMap<String, u64>,
 }
 
 /// Wall-clock milliseconds since the Unix epoch (for timestamps tests compare with theirs).
@@ -148,6 +151,12 @@ pub struct Counters {
     pub first401_at: Option<u64>,
     /// Refresh grants answered from the refresh cookie (no `refresh_token` in the body).
     pub refresh_by_cookie: u64,
+    /// `/v1` requests with no bearer that arrived while the last session was live.
+    pub live_no_bearer: u64,
+    /// `/v1` requests whose bearer was stale (unknown, expired by time, or of a revoked
+    /// session) that arrived while the last session was live. Tokens expired by
+    /// `expire-access` are not counted: no client can know before the 401.
+    pub live_stale_bearer: u64,
 }
 
 /// `POST /__test/settings`; back to defaults on `POST /__test/reset`.
@@ -195,10 +204,13 @@ pub enum LoginResponse {
     HugeExpiresIn,
     /// A 300 KiB body.
     HugeBody,
+    /// A 10 MiB body (valid JSON, real-looking fields).
+    #[serde(rename = "huge-10mb")]
+    Huge10mb,
 }
 
 impl LoginResponse {
-    pub const ALL: [(&'static str, LoginResponse); 8] = [
+    pub const ALL: [(&'static str, LoginResponse); 9] = [
         ("bad-json", LoginResponse::BadJson),
         ("not-object", LoginResponse::NotObject),
         ("missing-access-token", LoginResponse::MissingAccessToken),
@@ -207,6 +219,7 @@ impl LoginResponse {
         ("huge-access-token", LoginResponse::HugeAccessToken),
         ("huge-expires-in", LoginResponse::HugeExpiresIn),
         ("huge-body", LoginResponse::HugeBody),
+        ("huge-10mb", LoginResponse::Huge10mb),
     ];
 
     /// The body to send (tokens in it are never issued, so they cannot work anywhere).
@@ -226,6 +239,9 @@ impl LoginResponse {
             LoginResponse::HugeExpiresIn => format!(r#"{{"access_token":"at_bad","refresh_token":"rt_bad","expires_in":1e300,{user}}}"#),
             LoginResponse::HugeBody => {
                 format!(r#"{{"access_token":"at_bad","refresh_token":"rt_bad","expires_in":300,{user},"pad":"{}"}}"#, "x".repeat(300 * 1024))
+            }
+            LoginResponse::Huge10mb => {
+                format!(r#"{{"access_token":"at_bad","refresh_token":"rt_bad","expires_in":300,{user},"pad":"{}"}}"#, "x".repeat(10 * 1024 * 1024))
             }
         }
     }

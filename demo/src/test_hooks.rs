@@ -22,15 +22,27 @@ fn route(shared: &Shared, req: &Req) -> Resp {
     let mut st = shared.lock();
     match (&req.method, endpoint) {
         (&Method::GET, "counters") => match serde_json::to_value(&st.counters) {
-            Ok(value) => reply::json(200, &value),
+            Ok(mut value) => {
+                // Whether the most recent login's session is live (null before any login).
+                if let Value::Object(fields) = &mut value {
+                    fields.insert("lastSessionLive".into(), json!(st.sessions.last_live()));
+                }
+                reply::json(200, &value)
+            }
             Err(_) => reply::error(500, "server_error"),
         },
+        (&Method::GET, "request-ids") => {
+            let total: u64 = st.request_ids.values().sum();
+            let duplicates: Vec<(&String, &u64)> = st.request_ids.iter().filter(|(_, n)| **n > 1).take(100).collect();
+            reply::json(200, &json!({ "total": total, "distinct": st.request_ids.len(), "duplicates": duplicates, "counts": st.request_ids }))
+        }
         (&Method::POST, "reset") => {
             let parked = st.counters.parked401;
             st.counters = Counters { parked401: parked, ..Counters::default() };
             st.settings = Settings::default();
             st.config_override = None;
             st.authorization.clear();
+            st.request_ids.clear();
             release(&mut st, usize::MAX, false);
             reply::empty(204)
         }
@@ -87,7 +99,7 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             st.config_override = None;
             reply::empty(204)
         }
-        (_, "counters" | "reset" | "revoke-all" | "settings" | "lockstep-config" | "expire-access" | "release-401" | "last-tokens" | "authorization") => {
+        (_, "counters" | "reset" | "revoke-all" | "settings" | "lockstep-config" | "expire-access" | "release-401" | "last-tokens" | "authorization" | "request-ids") => {
             reply::method_not_allowed()
         }
         _ => reply::not_found(),

@@ -15,6 +15,22 @@ function formatRemaining(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+/** Why a session ended, in words (`state.reason`). */
+const REASONS = {
+  logout: "Log out was pressed (in some tab)",
+  idle: "no activity in any tab for the idle timeout",
+  unauthorized: "the API refused the token (401)",
+  "refresh-failed": "the token was refused and could not be refreshed",
+  expired: "the token expired",
+  elsewhere: "logged out in another app",
+};
+
+// Which host this page runs on: localhost, app1.example.test, … (same pages on every host).
+$("host").textContent = location.host;
+const here = location.pathname + location.search + location.hash;
+$("login-link").href = `/login?returnTo=${encodeURIComponent(here)}`;
+$("nav-login").href = $("login-link").href;
+
 // The API origin comes from the same config the worker uses.
 let config = {};
 try {
@@ -41,17 +57,52 @@ window.demo = { session, apiOrigin: API_ORIGIN, lastBurst: null };
 
 let state = session?.state ?? null;
 let warningDeadline = null;
+let lastKey = null;
+
+function clock() {
+  return new Date().toLocaleTimeString("en-GB", { hour12: false });
+}
+
+/** Adds one line to this tab's timeline (newest first, at most 6). */
+function logEvent(text) {
+  const li = document.createElement("li");
+  const time = document.createElement("time");
+  time.textContent = clock();
+  li.append(time, document.createTextNode(text));
+  $("timeline").prepend(li);
+  while ($("timeline").children.length > 6) $("timeline").lastElementChild.remove();
+}
 
 function render(next) {
   state = next;
   const status = state?.status ?? "unknown";
+  const loggedIn = status === "logged-in";
   $("status").textContent = status;
   $("status").className = `pill ${status}`;
   $("user").textContent = state?.user?.name ?? "–";
   $("epoch").textContent = state?.epoch ?? "–";
   $("reason").textContent = state?.reason ?? "–";
+  $("reason-text").textContent = state?.reason ? `(${REASONS[state.reason] ?? "ended"})` : "";
   $("mode").textContent = state?.mode ?? "–";
-  if (status !== "logged-in") warningDeadline = null;
+  $("status-line").textContent = loggedIn
+    ? `Logged in as ${state?.user?.name ?? "someone"}, in every tab of this site.`
+    : state?.reason
+      ? "Logged out in every tab. Log in again from any tab."
+      : "Not logged in yet. Log in from any tab: this one follows.";
+  $("login-link").hidden = loggedIn;
+  $("logout").hidden = !loggedIn;
+  if (!loggedIn) warningDeadline = null;
+  const key = `${status} ${state?.epoch}`;
+  if (key !== lastKey) {
+    const first = lastKey === null;
+    lastKey = key;
+    logEvent(
+      (first ? "opened: " : "") +
+      (loggedIn
+        ? `logged in as ${state?.user?.name ?? "?"} (epoch ${state?.epoch})`
+        : `${status}${state?.reason ? `: ${state.reason}` : ""} (epoch ${state?.epoch ?? "–"})`),
+    );
+  }
   renderControlled();
   tick();
 }
@@ -73,6 +124,7 @@ if (session) {
   session.subscribe(render);
   session.onIdleWarning((warning) => {
     warningDeadline = warning?.deadline ?? null;
+    if (warningDeadline !== null) logEvent("idle warning");
     tick();
   });
 }
@@ -92,8 +144,19 @@ $("call-api").addEventListener("click", async () => {
   }
 });
 
+/** "20 × 200" or "1 × 401 (server), 19 × 401 blocked locally". */
+function tally(results) {
+  const counts = new Map();
+  for (const r of results) counts.set(r, (counts.get(r) ?? 0) + 1);
+  const label = (r) => (r.endsWith("*") ? `${r.slice(0, -1)} blocked locally` : r === "401" ? "401 (server)" : r);
+  return [...counts].map(([r, n]) => `${n} × ${label(r)}`).join(", ");
+}
+
 $("burst").addEventListener("click", async () => {
   $("burst-result").textContent = "…";
+  $("burst-dots").replaceChildren();
+  const started = performance.now();
+  // `window.demo.lastBurst`: one status per call, `*` marking a `lockstep-blocked` answer.
   const results = await Promise.all(
     Array.from({ length: 20 }, () =>
       fetch(`${API_ORIGIN}/v1/items`).then(
@@ -102,9 +165,17 @@ $("burst").addEventListener("click", async () => {
       ),
     ),
   );
+  const ms = Math.round(performance.now() - started);
   window.demo.lastBurst = results;
-  const tally = {};
-  for (const r of results) tally[r] = (tally[r] ?? 0) + 1;
-  $("burst-result").textContent =
-    `${Object.entries(tally).map(([s, n]) => `${s} ×${n}`).join(", ")}   (* = blocked locally)\n${results.join(" ")}`;
+  $("burst-result").textContent = `${tally(results)}   in ${ms} ms`;
+  $("burst-dots").replaceChildren(
+    ...results.map((r) => {
+      const i = document.createElement("i");
+      i.className = r.endsWith("*") ? "blocked" : r === "200" ? "" : r === "401" ? "s401" : "other";
+      i.title = r.endsWith("*") ? `${r.slice(0, -1)}, blocked locally` : r;
+      return i;
+    }),
+  );
+  $("burst-legend").hidden = false;
+  logEvent(`burst: ${tally(results)}`);
 });

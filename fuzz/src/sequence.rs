@@ -34,12 +34,18 @@ const MESSAGES: [&str; 7] = [
 ];
 const STATUSES: [u16; 6] = [200, 204, 401, 403, 500, 0];
 
+/// The example config, with memory and with IndexedDB token storage (parsed once).
+fn configs() -> &'static [Config; 2] {
+    static CONFIGS: std::sync::OnceLock<[Config; 2]> = std::sync::OnceLock::new();
+    CONFIGS.get_or_init(|| {
+        let origin = parse_origin("https://app.example.test").expect("a valid origin");
+        ["memory", "indexeddb"].map(|storage| Config::parse(&CONFIG.replace("TOKEN_STORAGE", storage), &origin).expect("the example config parses"))
+    })
+}
+
 /// A fresh engine on the example config.
 pub fn engine(indexeddb: bool) -> Engine {
-    let storage = if indexeddb { "indexeddb" } else { "memory" };
-    let origin = parse_origin("https://app.example.test").expect("a valid origin");
-    let config = Config::parse(&CONFIG.replace("TOKEN_STORAGE", storage), &origin).expect("the example config parses");
-    let mut e = Engine::new(config, "/");
+    let mut e = Engine::new(configs()[usize::from(indexeddb)].clone(), "/");
     e.restore(T0, None).expect("nothing to restore");
     e
 }
@@ -208,7 +214,7 @@ pub fn message(text: &str) {
 /// gives an engine that works and persists something that restores again.
 pub fn restore(text: &str) {
     for indexeddb in [false, true] {
-        let mut e = Engine::new(engine(indexeddb).config().clone(), "/");
+        let mut e = Engine::new(configs()[usize::from(indexeddb)].clone(), "/");
         match e.restore(T0, Some(text)) {
             Err(_) => {
                 assert_eq!((e.epoch(), e.is_logged_in()), (0, false), "a refused state was applied");

@@ -42,7 +42,14 @@ fn json_response(status: u16, body: &str, blocked: bool) -> Result<Response, JsV
 }
 
 fn state_response() -> Result<Response, JsValue> {
-    let body = with_engine(|e| e.state_message(js::now(), "")).unwrap_or_default();
+    let mut body = with_engine(|e| e.state_message(js::now(), "")).unwrap_or_default();
+    // Diagnostics for the load test: the size of the wasm memory.
+    if body.ends_with('}') {
+        body.pop();
+        body.push_str(",\"memoryBytes\":");
+        body.push_str(&js::memory_bytes().to_string());
+        body.push('}');
+    }
     json_response(200, &body, false)
 }
 
@@ -129,7 +136,12 @@ async fn token(request: &Request, index: usize) -> Result<Response, JsValue> {
     if !(200..300).contains(&status) {
         return Ok(response);
     }
-    let text = js::wait(response.clone()?.text()?).await?.as_string().unwrap_or_default();
+    let Some(text) = js::bounded_string(&js::wait(response.clone()?.text()?).await?, crate::token::MAX_RESPONSE_BYTES) else {
+        // Refused before the copy into wasm memory (which never shrinks); the state is kept.
+        let e = crate::error::InputError::new(crate::error::Input::TokenResponse, "", "larger than 256 KiB");
+        let body = crate::json::ObjectWriter::new().string("error", Some("lockstep_bad_token_response")).string("message", Some(&e.to_string())).finish();
+        return json_response(502, &body, false);
+    };
     if let Some(r) = super::with_engine_mut(|e| e.seed_marker(js::random8())) {
         let _ = r;
     }

@@ -62,3 +62,22 @@ pub fn debug(on: bool, msg: &str) {
         web_sys::console::debug_1(&JsValue::from_str(msg));
     }
 }
+
+/// `v` as a Rust string if it is a JS string of at most `max` UTF-16 units, else `None`:
+/// an oversized string is refused before it is copied into the wasm memory, which never
+/// shrinks (a UTF-16 unit is at least one UTF-8 byte, so `max` units bound nothing below
+/// `max` bytes).
+pub fn bounded_string(v: &JsValue, max: usize) -> Option<String> {
+    let s: &js_sys::JsString = v.dyn_ref()?;
+    if s.length() as usize > max {
+        return None;
+    }
+    s.as_string()
+}
+
+/// Bytes of the wasm linear memory (diagnostics: it only grows).
+pub fn memory_bytes() -> u64 {
+    let memory = wasm_bindgen::memory();
+    let buffer = get(&memory, "buffer");
+    get(&buffer, "byteLength").as_f64().unwrap_or(0.0) as u64
+}

@@ -150,11 +150,16 @@ pub async fn handle_cookie_change() -> Result<(), JsValue> {
 /// with the reply port. The reply is posted first, then the effects run.
 #[wasm_bindgen]
 pub fn handle_message(data: JsValue, client_id: String, client_url: String, port: Option<MessagePort>) -> Result<(), JsValue> {
-    let json = match data.as_string() {
-        Some(s) => s,
-        None => js_sys::JSON::stringify(&data).ok().and_then(|s| s.as_string()).unwrap_or_default(),
+    // Bounded before the copy into wasm memory: a page may post megabytes.
+    let text = if data.is_string() { data } else { js_sys::JSON::stringify(&data).map(JsValue::from).unwrap_or(JsValue::UNDEFINED) };
+    let max = crate::protocol::MAX_MESSAGE_BYTES;
+    let too_large = || encode_error(ErrorCode::BadMessage, &crate::error::InputError::new(crate::error::Input::Message, "", "larger than 4096 bytes").to_string());
+    let json = js::bounded_string(&text, max).or_else(|| (!text.is_string()).then(String::new));
+    let reply = match json.map(|json| with_engine(|e| e.handle_message(js::now(), &client_id, &client_url, &json))) {
+        None => Some(too_large()),
+        Some(r) => r,
     };
-    let reply = match with_engine(|e| e.handle_message(js::now(), &client_id, &client_url, &json)) {
+    let reply = match reply {
         Some(r) => r,
         None => {
             let why = LOAD_ERROR.with(|e| e.borrow().clone()).unwrap_or_else(|| "the worker has not loaded".into());
@@ -272,7 +277,8 @@ async fn post(url: &str, method: &str, body: Option<&str>, content_type: Option<
         init.set_body(&JsValue::from_str(b));
     }
     let resp: Response = js::wait(js::scope()?.fetch_with_str_and_init(url, &init)).await?.dyn_into()?;
-    let text = js::wait(resp.text()?).await?.as_string().unwrap_or_default();
+    // An oversized answer is not copied into wasm memory; "" fails to parse like any bad body.
+    let text = js::bounded_string(&js::wait(resp.text()?).await?, crate::token::MAX_RESPONSE_BYTES).unwrap_or_default();
     Ok((resp.status(), text))
 }
 

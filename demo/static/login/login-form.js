@@ -3,6 +3,15 @@
 const $ = (id) => document.getElementById(id);
 
 const returnTo = new URLSearchParams(location.search).get("returnTo");
+$("host").textContent = location.host;
+// The demo users' buttons fill the form (they do not submit it).
+for (const chip of document.querySelectorAll("[data-user]")) {
+  chip.addEventListener("click", () => {
+    $("username").value = chip.dataset.user;
+    $("password").value = chip.dataset.pass;
+    $("login-submit").focus();
+  });
+}
 if (returnTo) {
   $("return-to").textContent = returnTo;
   $("return-to-line").hidden = false;

@@ -10,6 +10,15 @@ function renderControlled() {
 renderControlled();
 navigator.serviceWorker?.addEventListener("controllerchange", renderControlled);
 
+const REASONS = {
+  logout: "someone pressed Log out",
+  idle: "no activity in any tab for the idle timeout",
+  unauthorized: "the API refused the token (401), so Lockstep ended the session once, for everyone",
+  "refresh-failed": "the API refused the token and a refresh could not renew it (revoked?), so Lockstep ended the session once, for everyone",
+  expired: "the token expired",
+  elsewhere: "you logged out in another app",
+};
+
 function render(state) {
   const status = state?.status ?? "unknown";
   $("status").textContent = status;
@@ -17,6 +26,10 @@ function render(state) {
   $("user").textContent = state?.user?.name ?? "–";
   $("epoch").textContent = state?.epoch ?? "–";
   $("reason").textContent = state?.reason ?? "–";
+  // Why this tab is here: the session ended in every tab (not shown for a first login).
+  const why = REASONS[state?.reason];
+  $("ended").hidden = !(status === "logged-out" && why);
+  if (why) $("ended").textContent = `Your session ended in every tab: ${why}.`;
   renderControlled();
 }
 
