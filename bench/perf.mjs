@@ -27,7 +27,7 @@ const N = {
   concBatches: QUICK ? 2 : 10, // × 8 lanes × concLane requests per variant
   concLane: 25,
   coldRounds: QUICK ? 6 : 50, // each round: 4 cold starts (minimal ping/api, lockstep state/api)
-  navRounds: QUICK ? 6 : 40, // each round: 1 load per navigation variant
+  navRounds: QUICK ? 6 : 30, // each round: 1 load per navigation variant
   profileRequests: QUICK ? 200 : 1000,
 };
 
@@ -130,8 +130,8 @@ async function concLoop({ url, lanes, n, headers }) {
 async function oneFetch({ url, headers }) {
   const s = performance.now();
   const r = await fetch(url, { headers, cache: "no-store" });
-  await r.text();
-  return { ms: performance.now() - s, status: r.status, controlled: !!navigator.serviceWorker.controller };
+  const body = await r.text();
+  return { ms: performance.now() - s, status: r.status, controlled: !!navigator.serviceWorker.controller, url: location.href, body: r.status === 200 ? "" : body.slice(0, 200) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,6 +268,19 @@ async function benchFetch(env) {
   return out;
 }
 
+/** stopAllWorkers, then wait until DevTools reports the active version stopped (asks again once). */
+async function stopWorkers(sw) {
+  for (let attempt = 0; ; attempt++) {
+    await sw.stopAllWorkers();
+    try {
+      await sw.waitForStatus("stopped", { timeout: 5_000, interval: 5 });
+      return;
+    } catch (e) {
+      if (attempt >= 2) throw new Error(`${e.message}; versions ${JSON.stringify(sw.versions())}`);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Cold start to first answered fetch
 
@@ -288,24 +301,27 @@ async function benchCold(env) {
   const times = Object.fromEntries(cases.map((c) => [c.key, []]));
   const stopWait = [];
   let failures = 0;
+  const failureSamples = [];
   await demo.reset();
   for (let i = 0; i < N.coldRounds; i++) {
     const order = cases.map((_, j) => cases[(i + j) % cases.length]);
     for (const c of order) {
       const sw = sws[c.v];
       const t0 = Date.now();
-      await sw.stopAllWorkers();
-      await sw.waitForStatus("stopped", { timeout: 10_000, interval: 5 });
+      await stopWorkers(sw);
       stopWait.push(Date.now() - t0);
       const r = c.v === "c" ? await evalC(env, oneFetch, { url: c.url, headers: {} }) : await variants[c.v].page.evaluate(oneFetch, { url: c.url, headers: variants[c.v].headers });
-      if (!r || r.status !== 200 || !r.controlled) failures++;
+      if (!r || r.status !== 200 || !r.controlled) {
+        failures++;
+        if (failureSamples.length < 5) failureSamples.push({ case: c.key, ...(r ?? { navigatedAway: true }) });
+      }
       else times[c.key].push(r.ms);
     }
   }
   const counters = await demo.counters();
   const reqs = counters.requests ?? {};
   const countPath = (suffix) => Object.entries(reqs).filter(([k]) => k.endsWith(suffix)).reduce((s, [, n]) => s + n, 0);
-  const out = { failures, cases: {} };
+  const out = { failures, failureSamples, cases: {} };
   for (const c of cases) out.cases[c.key] = stats(times[c.key]);
   out.ratioLocal = out.cases["c-local"].median / out.cases["b-local"].median;
   out.ratioApi = out.cases["c-api"].median / out.cases["b-api"].median;
@@ -387,8 +403,7 @@ async function benchAnatomy(env) {
       const sw = k === "lockstep" ? swC : k === "minimal" ? swB : sim[k.slice(4)].sw;
       const page = k === "lockstep" ? variants.c.page : k === "minimal" ? variants.b.page : sim[k.slice(4)].page;
       const url = k === "lockstep" ? "/__lockstep/state" : k === "minimal" ? "/__minimal/ping" : "/__coldpath";
-      await sw.stopAllWorkers();
-      await sw.waitForStatus("stopped", { timeout: 10_000, interval: 5 });
+      await stopWorkers(sw);
       const r = k === "lockstep" ? await evalC(env, absFetch, { url, headers: {} }) : await page.evaluate(absFetch, { url, headers: {} });
       if (!r || r.status !== 200) continue;
       const row = { total: r.end - r.start };
@@ -431,7 +446,7 @@ async function benchNav(env) {
   const ctxOff = await browser.newContext({ serviceWorkers: "block" });
   const pOff = await ctxOff.newPage();
   const pOn = await variants.c.ctx.newPage(); // Lockstep registered and running
-  const sw = await cdp(pOn);
+  const sw = await cdp(variants.c.page); // DevTools' view of the context's workers, from the bench tab
   await sw.enable();
   const read = (page) =>
     page.evaluate(() => {
@@ -447,8 +462,7 @@ async function benchNav(env) {
     for (const k of order) {
       const page = k === "off" ? pOff : pOn;
       if (k === "cold") {
-        await sw.stopAllWorkers();
-        await sw.waitForStatus("stopped", { timeout: 10_000, interval: 5 });
+        await stopWorkers(sw);
       } else if (k === "warm") {
         // make sure the worker runs (it may have been stopped by the previous cold round)
         await pOn.evaluate(() => fetch("/__lockstep/state").then((r) => r.text()));
@@ -903,18 +917,11 @@ async function main() {
         for (const k of ["a", "b", "c"]) log(`  conc8(${k}) ${env.variants[k].label.padEnd(28)} median ${f(R.fetch.conc[k].median)}  p99 ${f(R.fetch.conc[k].p99)}  n=${R.fetch.conc[k].n}`);
         log(`  c/b median ${f(R.fetch.ratio, 2)} (target <= 1.1), p99 ${f(R.fetch.ratioP99, 2)}; added vs no worker: b +${f(R.fetch.addedB)} c +${f(R.fetch.addedC)} (${f(R.fetch.addedRatio, 2)}x); conc c/b ${f(R.fetch.concRatio, 2)}; non-200 ${R.fetch.bad}`);
       }
-      if (want("profile")) {
-        log("== worker profile");
-        R.profile = await benchProfile(env);
-        const P = R.profile;
-        log(`  worker fetch(): minimal ${f(P.minimalNet.median)} Lockstep ${f(P.lockstepNet.median)}; wants ${f(P.wants.median, 4)}; handle sync ${f(P.handleSync.median, 4)}; handle total ${f(P.handleTotal.median)} (overhead ${f(P.handleOverhead)})`);
-        log(`  micro: ${JSON.stringify(P.micro)}`);
-      }
       if (want("cold")) {
         log("== 2. cold start (ms)");
         R.cold = await benchCold(env);
         for (const [k, s] of Object.entries(R.cold.cases)) log(`  ${k.padEnd(8)} median ${f(s.median, 1)}  p99 ${f(s.p99, 1)}  n=${s.n}`);
-        log(`  Lockstep/minimal median: local ${f(R.cold.ratioLocal, 2)} api ${f(R.cold.ratioApi, 2)} (target <= 1.5); failures ${R.cold.failures} (tab navigated away and recovered: ${R.cold.recoveries}); server saw wasm ${R.cold.wasmFetches} glue ${R.cold.glueFetches} config ${R.cold.configFetches} sw ${R.cold.swScriptFetches} in ${R.cold.lockstepStarts} starts`);
+        log(`  Lockstep/minimal median: local ${f(R.cold.ratioLocal, 2)} api ${f(R.cold.ratioApi, 2)} (target <= 1.5); failures ${R.cold.failures} ${JSON.stringify(R.cold.failureSamples)} (tab navigated away and recovered: ${R.cold.recoveries}); server saw wasm ${R.cold.wasmFetches} glue ${R.cold.glueFetches} config ${R.cold.configFetches} sw ${R.cold.swScriptFetches} in ${R.cold.lockstepStarts} starts`);
       }
       if (want("cold")) {
         log("== 2b. cold-start anatomy (ms after the page's fetch(), medians)");
@@ -926,6 +933,14 @@ async function main() {
         R.nav = await benchNav(env);
         for (const k of ["off", "warm", "cold"]) log(`  ${k.padEnd(5)} duration median ${f(R.nav[k].duration.median, 1)} p99 ${f(R.nav[k].duration.p99, 1)}  responseEnd median ${f(R.nav[k].responseEnd.median, 1)} p99 ${f(R.nav[k].responseEnd.p99, 1)}`);
         log(`  with/without: warm ${f(R.nav.ratioWarm, 2)} cold ${f(R.nav.ratioCold, 2)}`);
+      }
+      // Last: it instruments the running workers.
+      if (want("profile")) {
+        log("== worker profile");
+        R.profile = await benchProfile(env);
+        const P = R.profile;
+        log(`  worker fetch(): minimal ${f(P.minimalNet.median)} Lockstep ${f(P.lockstepNet.median)}; wants ${f(P.wants.median, 4)}; handle sync ${f(P.handleSync.median, 4)}; handle total ${f(P.handleTotal.median)} (overhead ${f(P.handleOverhead)})`);
+        log(`  micro: ${JSON.stringify(P.micro)}`);
       }
     } finally {
       R.recoveries = env.recoveries ?? [];

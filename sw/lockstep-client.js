@@ -152,6 +152,7 @@ class Session {
   #subs = new Set(); #warnSubs = new Set(); #warning = null;
   #warnTimer = 0; #tickTimer = 0; #lastTick = -Infinity; #lastActivity = -Infinity;
   #pendingGet = null; #fallbackAnswered = null;
+  #leavingTo = null;
 
   constructor(mode, timeoutMs) {
     this.#mode = mode;
@@ -289,7 +290,11 @@ class Session {
     // Subscribers run first and synchronously, so apps can close sockets before leaving.
     if (changed || go != null) this.#notify();
     this.#arm();
-    if (go != null) location.replace(go);
+    // The reply and the broadcast may both carry it: leave once, not twice.
+    if (go != null && go !== this.#leavingTo) {
+      this.#leavingTo = go;
+      location.replace(go);
+    }
   }
 
   /** Re-arms the idle-warning timer and the `wakeAt` timer from the last state and Date.now(). */
@@ -343,13 +348,17 @@ class Session {
     const onInput = () => this.#reportActivity();
     for (const t of ACTIVITY_EVENTS) addEventListener(t, onInput, { capture: true, passive: true });
     // Background tabs' timers are throttled: re-check deadlines when the tab is seen again.
+    // Asking the worker also makes it re-read the cross-site cookie: the way to notice a
+    // logout in a sibling app where the browser has no cookie-change events.
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState !== "visible") return;
       this.#arm();
+      this.#refresh();
       this.#reportActivity();
     });
-    // A page restored from the back/forward cache missed every message in between.
-    addEventListener("pageshow", (e) => { if (e.persisted) this.#refresh(); });
+    addEventListener("focus", () => this.#refresh());
+    // Also a page restored from the back/forward cache, which missed every message between.
+    addEventListener("pageshow", () => this.#refresh());
   }
 
   #log(...args) { if (this.#debug) console.debug("[lockstep]", ...args); }

@@ -232,8 +232,13 @@ async fn drain() {
                 let _ = clients::broadcast().await;
             }
             Effect::Persist => {
+                // Written in the background: tabs hear the news without waiting on the disk,
+                // and `settled` keeps the worker alive until the write is done.
                 if let Some(json) = with_engine(|e| e.persisted()) {
-                    let _ = store::save(&json).await;
+                    background(async move {
+                        store::save(&json).await?;
+                        Ok(JsValue::UNDEFINED)
+                    });
                 }
             }
             Effect::RefreshSettled => waiters::wake_all(),
