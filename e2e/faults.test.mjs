@@ -106,18 +106,24 @@ const stateOf = (page) =>
  * server's last session has (logged in: live; logged out: revoked), logged-out tabs are on
  * /login and logged-in tabs are not. `want` (true/false) also requires that outcome.
  */
-async function converge(pages, want, { timeout = 30_000, what = "" } = {}) {
+async function converge(pages, want, { timeout = 30_000, what = "", orphanOk = false } = {}) {
   let last;
   try {
     return await waitFor(async () => {
       const c = await demo.counters();
       const states = await Promise.all(pages.map(stateOf));
-      const live = c.lastSessionLive === true;
-      last = { live, states };
+      let live = c.lastSessionLive === true;
+      last = { live, states, logoutWithoutBearer: c.logoutWithoutBearer };
+      // tokenStorage "memory": a logout still owed when the worker stopped is sent without
+      // the bearer (tokens never touch storage), so the server cannot revoke that session
+      // (a known limit, SECURITY.md). The call was made; count it and accept.
+      const orphan = orphanOk && live && want === false && c.logoutWithoutBearer > 0 &&
+        states.every((s) => s && s.status === "logged-out" && s.path === "/login");
+      if (orphan) live = false;
       if (want !== undefined && live !== want) return false;
       const status = live ? "logged-in" : "logged-out";
       const ok = states.every((s) => s && s.status === status && s.epoch === states[0].epoch && (s.path === "/login") === !live);
-      return ok && { live, epoch: states[0].epoch, reason: states[0].reason };
+      return ok && { live, epoch: states[0].epoch, reason: states[0].reason, orphan };
     }, { timeout, interval: 50, message: `tabs and server agree${want === undefined ? "" : ` on ${want ? "logged in" : "logged out"}`} ${what}` });
   } catch (err) {
     err.message += `\nlast seen: ${JSON.stringify(last)}`;
@@ -203,9 +209,9 @@ for (let run = FIRST; run < FIRST + RUNS; run++) {
     })();
     let ends = 0;
     const ended = async (what) => {
-      const r = await converge(pages, false, { what });
+      const r = await converge(pages, false, { what, orphanOk: tokenStorage === "memory" });
       ends++;
-      outcomes.push(`${what}:${r.reason}`);
+      outcomes.push(`${what}:${r.reason}${r.orphan ? ":orphaned" : ""}`);
       return r;
     };
     /** Busy until `progress` holds, or until the session ends (a fault may end it). */
@@ -223,7 +229,11 @@ for (let run = FIRST; run < FIRST + RUNS; run++) {
       return outcome;
     };
     const ensureLoggedIn = async () => {
-      const now = await converge(pages, undefined, { what: "before logging in" });
+      const now = await converge(pages, undefined, { what: "before logging in" }).catch(async (err) => {
+        // An orphaned session (see converge) leaves the server "live" and the tabs logged out.
+        if (tokenStorage !== "memory") throw err;
+        return converge(pages, false, { what: "before logging in", orphanOk: true });
+      });
       if (!now.live) await login(pages);
     };
     try {
@@ -354,7 +364,9 @@ async function reportStates(context, pages) {
 }
 
 test("the logout endpoint answering 500: tabs end the session at once; the call is retried until delivered, exactly once", { timeout: 120_000 }, async () => {
-  const { context, pages, logs } = await busySession();
+  // indexeddb: the owed call keeps its bearer across the worker stop (with "memory" it is
+  // sent without one; see SECURITY.md, known limits).
+  const { context, pages, logs } = await busySession(faultConfig({ idle: undefined, tokenStorage: "indexeddb" }));
   try {
     const sw = await cdp(pages[0]);
     await sw.enable();
@@ -374,7 +386,11 @@ test("the logout endpoint answering 500: tabs end the session at once; the call 
     await waitFor(async () => (await demo.counters()).logout >= 3, { timeout: 20_000, message: "a third attempt, after the restart" });
     await demo.settings({ logoutStatus: null });
     const before = (await demo.counters()).logout;
-    await waitFor(async () => (await demo.counters()).lastSessionLive === false, { timeout: 60_000, message: "the logout delivered" });
+    await waitFor(async () => (await demo.counters()).lastSessionLive === false, { timeout: 60_000, message: "the logout delivered" }).catch(async (err) => {
+      const c = await demo.counters();
+      err.message += `\ncounters ${JSON.stringify({ ...c, requests: undefined, bearer: undefined })}\nworker ${JSON.stringify((await workerStateRoute(pages[0]).catch((e) => ({ body: String(e) }))).body)}`;
+      throw err;
+    });
     const delivered = Date.now() - asked;
     // Nothing is owed any more: no next deadline, and more events send nothing.
     await waitFor(async () => (await workerStateRoute(pages[0])).body.wakeAt === null, { message: "no pending logout (wakeAt null)" });
@@ -459,7 +475,9 @@ test("a tab crashing or closing mid-request: the other tabs and the worker carry
     await hook("POST", "/__test/expire-access");
     await waitFor(async () => (await demo.counters()).refresh > r0, { message: "the refresh started" });
     const crash = await context.newCDPSession(pages[1]);
-    await crash.send("Page.crash").catch(() => {}); // the call itself fails: the target died
+    const crashed = pages[1].waitForEvent("crash", { timeout: 10_000 });
+    crash.send("Page.crash").catch(() => {}); // never answered: the target dies
+    await crashed;
     await demo.settings({ refreshDelayMs: 0 });
     // Tab 0 and the worker are fine: logged in, the API answers, the worker answers its route.
     const base = (await okCounts([pages[0]]))[0];

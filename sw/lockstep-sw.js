@@ -29,12 +29,26 @@
 
   // How long a request that might be ours waits for a restarting worker.
   const RESTART_WAIT_MS = 3000;
+  // After a failed start (e.g. a worker restarted offline could not fetch its wasm), the
+  // next event tries again, at most once per RETRY_START_MS: the worker must not stay dead
+  // for its whole life once the network is back (found by e2e/faults.test.mjs).
+  const RETRY_START_MS = 2000;
   let live = false;
   let failure = null;
-  const ready = wasm({ module_or_path: new URL("lockstep_bg.wasm", base) })
-    .then(() => wasm.start(configUrl, false))
-    .then(() => { live = true; }, (e) => { failure = e; live = false; throw e; });
-  ready.catch((e) => console.error("lockstep:", e));
+  let startedAt = 0;
+  let ready;
+  const boot = () => {
+    startedAt = Date.now();
+    failure = null;
+    ready = wasm({ module_or_path: new URL("lockstep_bg.wasm", base) })
+      .then(() => wasm.start(configUrl, false))
+      .then(() => { live = true; }, (e) => { failure = e; live = false; throw e; });
+    ready.catch((e) => console.error("lockstep:", e));
+  };
+  boot();
+  const retry = () => {
+    if (failure && !live && Date.now() - startedAt >= RETRY_START_MS) boot();
+  };
 
   const settle = (event, promise) => event.waitUntil(promise.then(() => wasm.settled()).catch(() => {}));
 
@@ -78,6 +92,7 @@
     if (request.mode === "navigate") {
       // Never held; the worker only re-checks the cross-site cookie on the side.
       if (live) settle(event, wasm.saw_navigation());
+      else retry();
       return;
     }
     // Scripts, styles, images, fonts… are never API calls.
@@ -89,7 +104,7 @@
       settle(event, answer);
       return;
     }
-    if (failure) return;
+    if (failure) return retry();
     // The restart window: this request might be ours; wait briefly for the engine.
     const timeout = new Promise((resolve) => setTimeout(resolve, RESTART_WAIT_MS));
     const answer = Promise.race([ready.catch(() => {}), timeout]).then(() =>
@@ -113,6 +128,7 @@
     // Only window clients speak to us; another worker version or a port never does.
     if (!source || typeof source.id !== "string" || typeof source.url !== "string") return;
     const port = event.ports && event.ports[0];
+    retry();
     const handled = ready.catch(() => {}).then(() => {
       if (live) return wasm.handle_message(event.data, source.id, source.url, port);
       const message = failure ? String(failure.message || failure) : "the worker has not loaded";

@@ -78,6 +78,9 @@ fn login(shared: &Shared, req: &Req) -> Resp {
 fn logout(shared: &Shared, req: &Req) -> Resp {
     let mut st = shared.lock();
     st.counters.logout += 1;
+    if req.bearer().is_none() {
+        st.counters.logout_without_bearer += 1;
+    }
     if let Some(status) = st.settings.logout_status {
         // A forced failure leaves the session alone.
         return if (200..300).contains(&status) { reply::empty(status) } else { reply::error(status, "server_error") };

@@ -157,6 +157,8 @@ pub struct Counters {
     /// session) that arrived while the last session was live. Tokens expired by
     /// `expire-access` are not counted: no client can know before the 401.
     pub live_stale_bearer: u64,
+    /// `/api/logout` calls that carried no bearer (they cannot revoke any session).
+    pub logout_without_bearer: u64,
 }
 
 /// `POST /__test/settings`; back to defaults on `POST /__test/reset`.

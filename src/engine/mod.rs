@@ -31,6 +31,9 @@ pub use requests::{Admission, Route, TokenVerdict, Verdict};
 pub const REFRESH_WAIT_MS: u64 = 10_000;
 /// How long a refresh may take before it is given up as failed.
 pub const REFRESH_TIMEOUT_MS: u64 = 15_000;
+/// While a refresh is in flight, a token this close to its expiry is not sent any more:
+/// requests wait for the new one (the server's clock started before the worker's did).
+pub const EXPIRY_SKEW_MS: u64 = 2_000;
 /// The first logout retry delay; it doubles up to [`LOGOUT_RETRY_MAX_MS`].
 pub const LOGOUT_RETRY_MS: u64 = 1_000;
 /// The longest logout retry delay.
@@ -381,6 +384,9 @@ impl Engine {
                 let backoff = LOGOUT_RETRY_MS.saturating_mul(1u64 << p.attempts.min(16)).min(LOGOUT_RETRY_MAX_MS);
                 p.retry_at = now.saturating_add(backoff);
                 self.effects.push_back(Effect::Persist);
+                // The tabs hold the timers: tell them the retry time (`wakeAt`), or the retry
+                // waits for some unrelated event (found by e2e/faults.test.mjs).
+                self.effects.push_back(Effect::Broadcast);
             }
         }
         self.check_deadlines(now);

@@ -110,7 +110,10 @@ impl Engine {
         }
         // While a refresh runs, a token the server already refused must not go out again:
         // that is where storms come from.
-        if self.refresh_since.is_some() && (!token_usable(login, now) || self.refused_generation == Some(self.generation)) {
+        // Nor one about to expire: the server counted its lifetime from before the worker
+        // saw it, so near the end it may already refuse it (a slow refresh, found by
+        // e2e/faults.test.mjs). Waiting for the new token is bounded by REFRESH_WAIT_MS.
+        if self.refresh_since.is_some() && (!token_usable(login, now.saturating_add(super::EXPIRY_SKEW_MS)) || self.refused_generation == Some(self.generation)) {
             return Admission::Wait;
         }
         match &login.access_token {

@@ -748,3 +748,51 @@ fn an_end_event_while_logged_out_changes_nothing() {
     assert_eq!(e.persisted(), before);
     assert!(drain(&mut e).is_empty());
 }
+
+#[test]
+fn during_a_slow_refresh_a_token_about_to_expire_is_not_sent() {
+    // Found by e2e/faults.test.mjs: a refresh held by the server past the token's expiry let
+    // requests go out with a token the server had already expired (its clock started when it
+    // issued the token, before the worker saw the answer): 401s while the session was live.
+    let mut e = engine_with(|c| c["refresh"]["beforeExpirySeconds"] = 4.into());
+    log_in(&mut e, T0, r#"{"access_token":"AT1","refresh_token":"RT1","expires_in":7}"#);
+    let g = e.generation;
+    // The refresh is due at +3 s and starts; the token still has 4 s: requests go on with it.
+    assert_eq!(e.admit(T0 + 3_000, false, false), Admission::Attach { token: "AT1".into(), generation: g });
+    assert_eq!(refreshes(&drain(&mut e)).len(), 1);
+    assert_eq!(e.admit(T0 + 7_000 - EXPIRY_SKEW_MS - 1, false, false), Admission::Attach { token: "AT1".into(), generation: g });
+    // Within EXPIRY_SKEW_MS of the expiry, with the refresh still out: wait for the new token.
+    assert_eq!(e.admit(T0 + 7_000 - EXPIRY_SKEW_MS, false, false), Admission::Wait);
+    assert_eq!(e.admit(T0 + 6_900, false, false), Admission::Wait);
+    let epoch = e.epoch();
+    e.handle_refresh_response(T0 + 6_950, epoch, 200, r#"{"access_token":"AT2","refresh_token":"RT2","expires_in":7}"#);
+    assert!(drain(&mut e).contains(&Effect::RefreshSettled));
+    assert_eq!(attach(&mut e, T0 + 6_960).0, "AT2");
+    // Without a refresh in flight nothing changes: a token is used until its expiry.
+    let mut e = engine_with(|c| c["refresh"] = Value::Null);
+    log_in(&mut e, T0, r#"{"access_token":"AT1","expires_in":7}"#);
+    assert!(matches!(e.admit(T0 + 6_999, false, false), Admission::Attach { .. }));
+}
+
+#[test]
+fn a_failed_logout_call_tells_the_tabs_when_it_is_retried() {
+    // Found by e2e/faults.test.mjs: the state the tabs got while the call was in flight had
+    // no `wakeAt`, and the failure was only persisted, so no tab ticked at the retry time and
+    // the call waited for an unrelated event (with every tab idle on /login: forever).
+    let mut e = logged_in();
+    send(&mut e, T0, "logout");
+    drain(&mut e);
+    assert_eq!(state(&e, T0, &format!("{APP}/login"))["wakeAt"], Value::Null, "in flight: nothing to wake for");
+    e.handle_logout_result(T0 + 10, 2, false);
+    let effects = drain(&mut e);
+    assert!(effects.contains(&Effect::Broadcast), "{effects:?}");
+    let retry_at = e.next_deadline().expect("a retry is scheduled");
+    assert_eq!(state(&e, T0 + 10, &format!("{APP}/login"))["wakeAt"], json!(retry_at));
+    // The tab's tick at wakeAt sends the call again.
+    assert_eq!(send(&mut e, retry_at, "tick")["type"], "state");
+    assert_eq!(logouts(&drain(&mut e)).len(), 1);
+    // Delivered: nothing more to announce or wake for.
+    e.handle_logout_result(retry_at + 5, 2, true);
+    assert!(!drain(&mut e).contains(&Effect::Broadcast));
+    assert_eq!(e.next_deadline(), None);
+}
