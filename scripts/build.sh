@@ -46,6 +46,11 @@ fi
 
 step "Assembling dist/"
 for f in "${SW_FILES[@]}"; do cp "sw/$f" "$out/$f"; done
+# The bootstrap keys the cached module by its content: a new build is a new worker version,
+# and it never runs the previous module with its own glue.
+wasm_hash="$(sha256sum "$out/lockstep_bg.wasm" | cut -c1-16)"
+sed -i "s/__LOCKSTEP_WASM_HASH__/$wasm_hash/" "$out/lockstep-sw.js"
+note "module hash $wasm_hash"
 mkdir -p dist
 # Replace file by file so a running dev server never sees an empty dist/.
 for f in lockstep-sw.js lockstep.js lockstep_bg.wasm lockstep-client.js lockstep-client.d.ts; do

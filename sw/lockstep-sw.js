@@ -22,6 +22,25 @@
   };
   const configUrl = sameOrigin(opts.config || here.searchParams.get("config"), "/lockstep.config.json").href;
   const base = sameOrigin(opts.base || here.searchParams.get("base"), "./");
+  // Content hash of lockstep_bg.wasm, written in by scripts/build.sh. It keys the module in
+  // Cache Storage, so a restarted worker does not download it again, and a new version never
+  // pairs its glue with the previous module.
+  const WASM_HASH = "__LOCKSTEP_WASM_HASH__";
+  const WASM_CACHE = "lockstep-wasm";
+  const hashed = !WASM_HASH.startsWith("__");
+  const wasmUrl = new URL("lockstep_bg.wasm", base);
+  if (hashed) wasmUrl.searchParams.set("h", WASM_HASH);
+  const wasmSource = () => {
+    if (!hashed || !self.caches) return fetch(wasmUrl);
+    return caches.open(WASM_CACHE)
+      .then((cache) => cache.match(wasmUrl).then((hit) => hit || fetch(wasmUrl).then((resp) => {
+        if (resp.ok) cache.put(wasmUrl, resp.clone()).catch(() => {});
+        return resp;
+      })))
+      .catch(() => fetch(wasmUrl));
+  };
+  // Started before the glue is imported, so the two loads overlap.
+  let firstSource = wasmSource();
   importScripts(new URL("lockstep.js", base).href);
   // The glue declares `let wasm_bindgen` at its top level: a global binding, not a property.
   // eslint-disable-next-line no-undef
@@ -40,7 +59,9 @@
   const boot = () => {
     startedAt = Date.now();
     failure = null;
-    ready = wasm({ module_or_path: new URL("lockstep_bg.wasm", base) })
+    const source = firstSource || wasmSource();
+    firstSource = null;
+    ready = wasm({ module_or_path: source })
       .then(() => wasm.start(configUrl, false))
       .then(() => { live = true; }, (e) => { failure = e; live = false; throw e; });
     ready.catch((e) => console.error("lockstep:", e));
@@ -73,17 +94,34 @@
     }).catch((e) => console.error("lockstep: session hand-over refused:", e));
   };
 
+  // Requests that can never be ours skip the worker: a stopped worker is not even started.
+  const NEVER_OURS = ["script", "style", "image", "font", "audio", "video", "manifest", "worker", "track"];
+  const route = (event, rules) =>
+    event.addRoutes ? Promise.resolve().then(() => event.addRoutes(rules)).catch(() => {}) : undefined;
+
   addEventListener("install", (event) => {
+    route(event, NEVER_OURS.map((d) => ({ condition: { requestDestination: d }, source: "network" })));
     event.waitUntil(
       ready.catch(() => {})
         .then(() => wasm.start(configUrl, true))
         .then(() => { live = true; failure = null; }, (e) => { failure = e; })
         .then(takeOver)
+        // Navigations are never held; the worker only needs to see them for the cross-site
+        // cookie check. Without it, they skip the worker too.
+        .then(() => (live && !wasm.watches_navigations()
+          ? route(event, { condition: { requestMode: "navigate" }, source: "network" })
+          : undefined))
         .then(() => self.skipWaiting()),
     );
   });
 
+  const dropOldModules = () =>
+    (hashed && self.caches ? caches.open(WASM_CACHE).then((cache) => cache.keys().then((keys) =>
+      Promise.all(keys.filter((k) => k.url !== wasmUrl.href).map((k) => cache.delete(k))))) : Promise.resolve())
+      .catch(() => {});
+
   addEventListener("activate", (event) => {
+    event.waitUntil(dropOldModules());
     event.waitUntil(self.clients.claim().then(() => (live ? wasm.activate() : undefined)).catch(() => {}));
   });
 

@@ -197,6 +197,11 @@ impl Engine {
         self.effects.pop_front()
     }
 
+    /// True when effects wait in the queue.
+    pub fn has_effects(&self) -> bool {
+        !self.effects.is_empty()
+    }
+
     /// The session epoch.
     pub fn epoch(&self) -> u64 {
         self.epoch

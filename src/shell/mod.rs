@@ -110,6 +110,13 @@ pub async fn activate() -> Result<(), JsValue> {
     Ok(())
 }
 
+/// Sync: must the worker see navigations (for the cross-site cookie check)? Otherwise the
+/// bootstrap routes them past the worker.
+#[wasm_bindgen]
+pub fn watches_navigations() -> bool {
+    with_engine(|e| e.config().cross_site.is_some()).unwrap_or(true)
+}
+
 /// Sync: does the worker answer this request? Called for every non-navigation fetch.
 #[wasm_bindgen]
 pub fn wants(url: &str, method: &str) -> bool {
@@ -211,7 +218,7 @@ fn background(fut: impl core::future::Future<Output = Result<JsValue, JsValue>> 
 /// Runs queued engine effects in order, in the background (the bootstrap's `waitUntil`
 /// covers it through [`settled`]). One drainer at a time, so effects never reorder.
 pub(crate) fn run_effects() {
-    if DRAINING.with(|d| d.replace(true)) {
+    if !with_engine(|e| e.has_effects()).unwrap_or(false) || DRAINING.with(|d| d.replace(true)) {
         return;
     }
     background(async {
