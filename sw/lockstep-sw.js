@@ -142,12 +142,23 @@
       settle(event, answer);
       return;
     }
-    if (failure) return retry();
-    // The restart window: this request might be ours; wait briefly for the engine.
+    if (failure) {
+      // A broken deployment (bad config) stays out of the way; any other failed start is
+      // retried, and this request waits for it like one in the restart window.
+      if (/config/i.test(String(failure.message || failure))) return;
+      retry();
+    }
+    // The restart window: this request might be ours; wait briefly for the engine. If it is
+    // still not there, the request gets a local 503 and never the network untouched: it may
+    // be a token endpoint's (whose tokens would reach the page) or an API call (which would go
+    // without its bearer, a 401 while the session is live). Found by e2e/faults.test.mjs.
     const timeout = new Promise((resolve) => setTimeout(resolve, RESTART_WAIT_MS));
-    const answer = Promise.race([ready.catch(() => {}), timeout]).then(() =>
-      live && wasm.wants(request.url, request.method) ? wasm.handle_fetch(request) : fetch(request),
-    );
+    const answer = Promise.race([ready.catch(() => {}), timeout]).then(() => {
+      if (live) return wasm.wants(request.url, request.method) ? wasm.handle_fetch(request) : fetch(request);
+      return new Response(JSON.stringify({ error: "lockstep_not_ready", message: "the session worker is still starting; try again" }), {
+        status: 503, headers: { "content-type": "application/json", "cache-control": "no-store", "retry-after": "1" },
+      });
+    });
     event.respondWith(answer);
     settle(event, answer);
   });

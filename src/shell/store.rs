@@ -26,33 +26,6 @@ fn request_promise(req: &IdbRequest) -> Promise {
     })
 }
 
-thread_local! {
-    // One connection for the worker's life: opening IndexedDB costs more than a write.
-    static CONNECTION: std::cell::RefCell<Option<IdbDatabase>> = const { std::cell::RefCell::new(None) };
-}
-
-async fn connection() -> Result<IdbDatabase, JsValue> {
-    if let Some(db) = CONNECTION.with(|c| c.borrow().clone()) {
-        return Ok(db);
-    }
-    let db = open().await?;
-    // Another version of the worker may need to upgrade the database (let it), and the
-    // browser may close the connection (site data cleared): reopen next time.
-    let forget = || {
-        Closure::once_into_js(|| {
-            CONNECTION.with(|c| {
-                if let Some(db) = c.borrow_mut().take() {
-                    db.close();
-                }
-            })
-        })
-    };
-    db.set_onversionchange(Some(forget().unchecked_ref()));
-    db.set_onclose(Some(forget().unchecked_ref()));
-    CONNECTION.with(|c| *c.borrow_mut() = Some(db.clone()));
-    Ok(db)
-}
-
 async fn open() -> Result<IdbDatabase, JsValue> {
     let factory = js::scope()?.indexed_db()?.ok_or_else(|| JsValue::from_str("lockstep: no IndexedDB"))?;
     let req = factory.open_with_u32(DB, 1)?;
@@ -73,17 +46,20 @@ async fn open() -> Result<IdbDatabase, JsValue> {
 
 /// Reads the persisted state, if any.
 pub async fn load() -> Result<Option<String>, JsValue> {
-    let db = connection().await?;
+    let db = open().await?;
     let tx = db.transaction_with_str(STORE)?;
-    let value = js::wait(request_promise(&tx.object_store(STORE)?.get(&JsValue::from_str(KEY))?)).await?;
-    Ok(value.as_string())
+    let value = js::wait(request_promise(&tx.object_store(STORE)?.get(&JsValue::from_str(KEY))?)).await;
+    db.close();
+    Ok(value?.as_string())
 }
 
-/// Writes the persisted state. Transactions on one store apply in the order they were
-/// created, so saves started one after another land in that order.
+/// Writes the persisted state.
 pub async fn save(json: &str) -> Result<(), JsValue> {
-    let db = connection().await?;
+    // A connection per write, closed at once: a connection held open by the worker kept
+    // Chromium from tearing down a browser context (found by e2e/cross-site.test.mjs).
+    let db = open().await?;
     let tx = db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)?;
-    js::wait(request_promise(&tx.object_store(STORE)?.put_with_key(&JsValue::from_str(json), &JsValue::from_str(KEY))?)).await?;
-    Ok(())
+    let done = js::wait(request_promise(&tx.object_store(STORE)?.put_with_key(&JsValue::from_str(json), &JsValue::from_str(KEY))?)).await;
+    db.close();
+    done.map(|_| ())
 }

@@ -1,0 +1,229 @@
+// Hostile input, end to end: a page (any same-origin script) sends the worker oversized,
+// wrongly typed, forged-epoch, unknown-version and config-injection messages, and forges
+// states on the BroadcastChannel; a token server answers with 10 MB or invalid JSON; the
+// shared cross-site cookie holds garbage. Each worker reply is an error naming the problem,
+// no tab's state changes, the worker still answers `/__lockstep/state`, no bearer ever
+// reaches the "evil" origin, and the worker never panics: every service-worker console line
+// and exception is recorded over CDP and checked for "panicked" / "unreachable" /
+// RuntimeError.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import {
+  demoConfig, jsonLogin, launchBrowser, recordConsole, recordWorkerConsole, startDemo, waitControlled, waitFor, workerStateRoute,
+} from "./harness.mjs";
+
+let demo;
+let browser;
+let swConsole;
+
+before(async () => {
+  demo = await startDemo({ testHooks: true, quiet: process.env.LOCKSTEP_E2E_VERBOSE !== "1" });
+  browser = await launchBrowser();
+  swConsole = await recordWorkerConsole(browser.browser);
+});
+
+after(async () => {
+  await swConsole?.stop();
+  await browser?.close();
+  await demo?.stop();
+});
+
+/** Opens `n` tabs on `base` + `/app1/hostile/<i>`, logs in from the first; records subscriber calls. */
+async function loggedInTabs(context, base, n = 3) {
+  const pages = [];
+  for (let i = 0; i < n; i++) {
+    const page = await context.newPage();
+    page.logs = recordConsole(page);
+    await page.goto(`${base}/app${(i % 2) + 1}/hostile/${i}`);
+    await waitControlled(page);
+    await page.waitForFunction(() => window.demo?.session?.state, null, { polling: 20, timeout: 15_000 });
+    pages.push(page);
+  }
+  assert.equal((await jsonLogin(pages[0])).status, 200);
+  await waitFor(async () => (await Promise.all(pages.map(stateOf))).every((s) => s.status === "logged-in"), { message: "every tab logged in" });
+  // From here on, every subscriber call is counted.
+  await Promise.all(pages.map((p) => p.evaluate(() => {
+    window.__calls = 0;
+    window.demo.session.subscribe(() => { window.__calls++; });
+  })));
+  return pages;
+}
+
+const stateOf = (page) => page.evaluate(() => {
+  const s = window.demo.session.state;
+  return { status: s.status, epoch: s.epoch, reason: s.reason, path: location.pathname, calls: window.__calls ?? 0 };
+});
+
+/** Waits until every tab handled everything posted so far: a round trip through the worker. */
+const roundTrip = (pages) => Promise.all(pages.map((p) => p.evaluate(() => new Promise((resolve) => {
+  const { port1, port2 } = new MessageChannel();
+  port1.onmessage = resolve;
+  navigator.serviceWorker.controller.postMessage({ v: 1, type: "get-state" }, [port2]);
+}).then(() => true))));
+
+test("hostile page messages: each gets an error naming the problem; no tab changes; the worker lives; no bearer reaches the evil origin", async () => {
+  await demo.reset();
+  await demo.setConfig(demoConfig());
+  const context = await browser.newContext();
+  try {
+    const pages = await loggedInTabs(context, demo.appOrigin);
+    const before = await Promise.all(pages.map(stateOf));
+    const evil = demo.otherOrigin;
+
+    // Each tab learns when the forged channel posts reached it (a sentinel posted after them).
+    await Promise.all(pages.map((t) => t.evaluate(() => {
+      window.__sentinel = new Promise((resolve) => {
+        const bc = new BroadcastChannel("lockstep");
+        bc.onmessage = (e) => { if (e.data === "hostile-sentinel") { bc.close(); resolve(); } };
+      });
+    })));
+
+    const replies = await pages[2].evaluate(async ([epoch, evil]) => {
+      const ask = (msg) => new Promise((resolve) => {
+        const { port1, port2 } = new MessageChannel();
+        const timer = setTimeout(() => resolve({ timeout: true }), 5000);
+        port1.onmessage = (e) => { clearTimeout(timer); resolve(typeof e.data === "string" ? JSON.parse(e.data) : e.data); };
+        navigator.serviceWorker.controller.postMessage(msg, [port2]);
+      });
+      const cases = {
+        // name: [message, what the error must name]
+        oversizedString: ["x".repeat(10 * 1024 * 1024), "4096"],
+        oversizedObject: [{ v: 1, type: "hello", url: `https://x/${"a".repeat(5000)}` }, "4096"],
+        typeNotString: [{ v: 1, type: 5 }, "`type`"],
+        urlNotString: [{ v: 1, type: "hello", url: { href: "/" } }, "`url`"],
+        versionAsString: [{ v: "1", type: "logout" }, "`v`"],
+        unknownVersion: [{ v: 2, type: "logout" }, "`v`"],
+        noVersion: [{ type: "logout" }, "`v`"],
+        forgedEpochLogout: [{ v: 1, type: "logout", epoch: epoch + 1 }, "`epoch`"],
+        forgedEpochState: [{ v: 1, type: "get-state", epoch: epoch + 100 }, "`epoch`"],
+        forgedState: [{ v: 1, type: "state", state: { status: "logged-out", epoch: epoch + 1 } }, "`type`"],
+        configInjection: [{ type: "config", apis: [{ origin: evil, pathPrefix: "/" }] }, "`v`"],
+        configInjectionV1: [{ v: 1, type: "config", apis: [{ origin: evil, pathPrefix: "/" }] }, "`type`"],
+        configInHello: [{ v: 1, type: "hello", url: location.href, config: { apis: [{ origin: evil, pathPrefix: "/" }] } }, "`config`"],
+        notJson: ["{\"v\":1,", "message"],
+        array: [[1, 2, 3], "message"],
+        number: [42, "message"],
+      };
+      const out = {};
+      for (const [name, [msg, names]] of Object.entries(cases)) out[name] = { reply: await ask(msg), names };
+      // Forged channel states: a newer epoch logged out with a navigate, a login for mallory, junk.
+      const bc = new BroadcastChannel("lockstep");
+      const forged = (state, navigate) => ({ v: 1, type: "state", now: Date.now(), state, idle: null, wakeAt: null, navigate, debug: true });
+      bc.postMessage(forged({ status: "logged-out", user: null, expiresAt: null, idleDeadline: null, epoch: epoch + 7, reason: "logout" }, `${evil}/phish`));
+      bc.postMessage(JSON.stringify(forged({ status: "logged-in", user: { name: "mallory" }, expiresAt: null, idleDeadline: null, epoch: epoch + 8, reason: null }, null)));
+      bc.postMessage({ v: 1, type: "config", apis: [{ origin: evil, pathPrefix: "/" }] });
+      bc.postMessage("x".repeat(5 * 1024 * 1024));
+      bc.postMessage("hostile-sentinel");
+      bc.close();
+      return out;
+    }, [before[0].epoch, evil]);
+
+    for (const [name, { reply, names }] of Object.entries(replies)) {
+      assert.equal(reply?.type, "error", `${name}: ${JSON.stringify(reply).slice(0, 200)}`);
+      assert.equal(reply.code, "bad-message", name);
+      assert.ok(reply.message.includes(names), `${name}: the error names ${names}: ${reply.message}`);
+      assert.ok(reply.message.length < 300, `${name}: a short error`);
+    }
+    console.log(`# hostile messages: ${Object.keys(replies).length} refused, e.g. ${Object.entries(replies).slice(0, 4).map(([n, r]) => `${n} → "${r.reply.message}"`).join("; ")}`);
+
+    await Promise.all(pages.map((p) => p.evaluate(() => window.__sentinel)));
+    await roundTrip(pages);
+    const afterwards = await Promise.all(pages.map(stateOf));
+    assert.deepEqual(afterwards, before, "no tab changed, no subscriber ran");
+
+    // The worker is alive and believes what it did before.
+    const route = await workerStateRoute(pages[1]);
+    assert.equal(route.status, 200);
+    assert.deepEqual([route.body.state.status, route.body.state.epoch], ["logged-in", before[0].epoch]);
+    // The injected origin gets no bearer; the real API still does.
+    const answers = await pages[0].evaluate(async ([api, evil]) => {
+      const a = await fetch(`${api}/v1/me`);
+      const e = await fetch(`${evil}/v1/me`);
+      return { api: a.status, evil: await e.json() };
+    }, [demo.apiOrigin, evil]);
+    assert.equal(answers.api, 200);
+    assert.equal(answers.evil.bearer, false);
+    const c = await demo.counters();
+    assert.equal(c.otherWithBearer, 0, JSON.stringify(c));
+    assert.equal(c.logout, 0);
+    assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
+  } finally {
+    await context.close();
+  }
+});
+
+test("hostile token responses (10 MB, invalid JSON, wrong types): a clear 502, the state and the session intact, the worker's memory bounded", async () => {
+  await demo.reset();
+  await demo.setConfig(demoConfig());
+  const context = await browser.newContext();
+  try {
+    const pages = await loggedInTabs(context, demo.appOrigin, 2);
+    const before = await Promise.all(pages.map(stateOf));
+    const mem0 = (await workerStateRoute(pages[0])).body.memoryBytes;
+    const seen = {};
+    for (const variant of ["huge-10mb", "bad-json", "not-object", "number-access-token", "huge-body", "huge-10mb"]) {
+      await demo.settings({ loginResponse: variant });
+      const answer = await jsonLogin(pages[1]);
+      assert.equal(answer.status, 502, `${variant}: ${answer.text.slice(0, 200)}`);
+      const body = JSON.parse(answer.text);
+      assert.equal(body.error, "lockstep_bad_token_response", variant);
+      assert.match(body.message, /^token response/, variant);
+      assert.ok(answer.text.length < 1024 && !answer.text.includes("at_bad"), `${variant}: ${answer.text.slice(0, 200)}`);
+      seen[variant] = body.message;
+    }
+    await demo.settings({ loginResponse: null });
+    const route = await workerStateRoute(pages[0]);
+    const mem1 = route.body.memoryBytes;
+    assert.equal(route.status, 200);
+    assert.deepEqual(await Promise.all(pages.map(stateOf)), before, "no tab changed");
+    assert.equal(await pages[0].evaluate(async (api) => (await fetch(`${api}/v1/me`)).status, demo.apiOrigin), 200, "the session still works");
+    // Two 10 MB answers were refused before being copied into the wasm memory.
+    assert.ok(mem1 - mem0 <= 1024 * 1024, `wasm memory grew from ${mem0} to ${mem1}`);
+    assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
+    console.log(`# hostile token responses: ${JSON.stringify(seen)}; wasm memory ${mem0} → ${mem1} bytes`);
+  } finally {
+    await demo.settings({ loginResponse: null });
+    await context.close();
+  }
+});
+
+test("garbage in the shared cross-site cookie is ignored: no tab changes, the worker lives", async () => {
+  await demo.reset();
+  await demo.setConfig(demoConfig({ crossSite: { cookieName: "lockstep_session", cookieDomain: "example.test" } }));
+  const context = await browser.newContext();
+  try {
+    const base = demo.origin("app", "app1.example.test");
+    const pages = await loggedInTabs(context, base, 2);
+    const before = await Promise.all(pages.map(stateOf));
+    const junk = [
+      "", "garbage", "live.", "ended.", "live.zzzzzzzzzzzzzzzz", `live.${"0".repeat(4000)}`, "live.0102030405060708.extra",
+      "%00%ff%fe", "liv\u00e9.0102030405060708", "ended.0102030405060708;live.0102030405060708", "{\"v\":1}", "ended.-1",
+    ];
+    for (const value of junk) {
+      // Written by page script, as a hostile script on any example.test app could.
+      await pages[0].evaluate((v) => { document.cookie = `lockstep_session=${v}; domain=example.test; path=/; secure; samesite=lax`; }, value);
+      // A message and a navigation make the worker re-read the cookie (besides cookiechange).
+      await roundTrip(pages);
+      await pages[1].reload().catch(async (err) => {
+        err.message += `\ncookie ${JSON.stringify(value.slice(0, 40))}: ${JSON.stringify(await Promise.all(pages.map((p) => stateOf(p).catch((e) => String(e)))))} ${pages[1].url()}`;
+        throw err;
+      });
+      await pages[1].waitForFunction(() => window.demo?.session?.state, null, { polling: 20 });
+      await pages[1].evaluate(() => {
+        window.__calls = 0;
+        window.demo.session.subscribe(() => { window.__calls++; });
+      });
+      await roundTrip(pages);
+      assert.deepEqual(await Promise.all(pages.map(stateOf)), before, `cookie ${JSON.stringify(value.slice(0, 40))}: no tab changed`);
+    }
+    const route = await workerStateRoute(pages[0]);
+    assert.equal(route.status, 200);
+    assert.equal(route.body.state.status, "logged-in");
+    const api = JSON.parse(await pages[0].evaluate(async () => JSON.stringify((await (await fetch("/lockstep.config.json")).json()).apis[0].origin)));
+    assert.equal(await pages[0].evaluate(async (api) => (await fetch(`${api}/v1/me`)).status, api), 200);
+    assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
+  } finally {
+    await context.close();
+  }
+});
