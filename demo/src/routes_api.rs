@@ -45,9 +45,6 @@ async fn route(shared: &Shared, req: &Req) -> Resp {
                 st.counters.api_after_first401 += 1;
             }
         }
-        if let Some(id) = req.query_params().get("id") {
-            *st.request_ids.entry(id.clone()).or_default() += 1;
-        }
         if st.sessions.last_live() == Some(true) {
             match req.bearer().map(|t| st.sessions.check(t, now)) {
                 None => st.counters.live_no_bearer += 1,
@@ -56,6 +53,14 @@ async fn route(shared: &Shared, req: &Req) -> Resp {
             }
         }
         let user = req.bearer().and_then(|token| st.sessions.user_for(token, now)).map(str::to_string);
+        if let Some(id) = req.query_params().get("id") {
+            // Processed (authorized) arrivals per id; refused ones (401) only counted.
+            if user.is_some() {
+                *st.request_ids.entry(id.clone()).or_default() += 1;
+            } else {
+                st.refused_ids += 1;
+            }
+        }
         let mut unauthorized = Unauthorized::Now;
         if user.is_none() {
             st.counters.api401 += 1;

@@ -98,9 +98,11 @@ pub struct State {
     pub authorization: BTreeMap<String, String>,
     /// Every token pair issued since start or the last reset, oldest first (`last-tokens`).
     pub issued: Vec<(String, String)>,
-    /// Arrivals per `id` query parameter of `/v1` requests (`GET /__test/request-ids`),
-    /// cleared by reset.
+    /// Authorized arrivals per `id` query parameter of `/v1` requests
+    /// (`GET /__test/request-ids`), cleared by reset.
     pub request_ids: BTreeMap<String, u64>,
+    /// Arrivals with an `id` that were refused (401), cleared by reset.
+    pub refused_ids: u64,
 }
 
 /// Wall-clock milliseconds since the Unix epoch (for timestamps tests compare with theirs).

@@ -34,7 +34,7 @@ fn route(shared: &Shared, req: &Req) -> Resp {
         (&Method::GET, "request-ids") => {
             let total: u64 = st.request_ids.values().sum();
             let duplicates: Vec<(&String, &u64)> = st.request_ids.iter().filter(|(_, n)| **n > 1).take(100).collect();
-            reply::json(200, &json!({ "total": total, "distinct": st.request_ids.len(), "duplicates": duplicates, "counts": st.request_ids }))
+            reply::json(200, &json!({ "total": total, "distinct": st.request_ids.len(), "duplicates": duplicates, "refused": st.refused_ids, "counts": st.request_ids }))
         }
         (&Method::POST, "reset") => {
             let parked = st.counters.parked401;
@@ -43,6 +43,7 @@ fn route(shared: &Shared, req: &Req) -> Resp {
             st.config_override = None;
             st.authorization.clear();
             st.request_ids.clear();
+            st.refused_ids = 0;
             release(&mut st, usize::MAX, false);
             reply::empty(204)
         }

@@ -796,3 +796,19 @@ fn a_failed_logout_call_tells_the_tabs_when_it_is_retried() {
     assert!(!drain(&mut e).contains(&Effect::Broadcast));
     assert_eq!(e.next_deadline(), None);
 }
+
+#[test]
+fn a_refreshed_token_expires_counting_from_when_the_refresh_was_sent() {
+    // Found by e2e/load.test.mjs: with 50 busy tabs the worker got to a refresh answer seconds
+    // after the server issued the token; counting its lifetime from then made the worker send
+    // it after the server had expired it (401s, replays).
+    let mut e = engine_with(|c| c["refresh"]["beforeExpirySeconds"] = 4.into());
+    log_in(&mut e, T0, r#"{"access_token":"AT1","refresh_token":"RT1","expires_in":7}"#);
+    assert!(matches!(e.admit(T0 + 3_000, false, false), Admission::Attach { .. }));
+    let epoch = refresh_epoch(&drain(&mut e));
+    // The answer is handled 3 s after the refresh went out.
+    e.handle_refresh_response(T0 + 6_000, epoch, 200, r#"{"access_token":"AT2","refresh_token":"RT2","expires_in":7}"#);
+    drain(&mut e);
+    assert_eq!(e.view().expires_at, Some(T0 + 3_000 + 7_000));
+    assert_eq!(attach(&mut e, T0 + 6_001).0, "AT2");
+}
