@@ -20,7 +20,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { cdp, httpsFetch, launchBrowser, recordConsole, startDemo, waitControlled, waitFor } from "./harness.mjs";
+import { cdp, httpsFetch, launchBrowser, recordConsole, startDemo, waitControlled, waitFor, demoConfig } from "./harness.mjs";
 
 const TABS = 20;
 
@@ -46,20 +46,8 @@ const hook = async (method, p) => {
   return res.body ? res.json() : null;
 };
 
-function config(over = {}) {
-  return {
-    loginUrl: "/login",
-    returnParam: "returnTo",
-    apis: [{ origin: "{{API_ORIGIN}}", pathPrefix: "/v1/" }],
-    tokenEndpoints: [
-      { url: "/api/login", format: "json", accessToken: "access_token", refreshToken: "refresh_token", expiresIn: "expires_in", user: "user" },
-      { url: "/oauth/token", format: "oauth2" },
-    ],
-    refresh: { url: "/oauth/token", format: "oauth2", clientId: "spa", beforeExpirySeconds: 60 },
-    logout: { url: "/api/logout", method: "POST" },
-    ...over,
-  };
-}
+/** The demo config with `over` merged in (one definition, in the harness). */
+const config = demoConfig;
 
 /** Each tab's own path: `/app1/storm/0`, `/app2/storm/1`, … */
 const pathOf = (i) => `/app${(i % 2) + 1}/storm/${i}`;

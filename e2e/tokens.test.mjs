@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { cdp, httpsFetch, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor } from "./harness.mjs";
+import { cdp, httpsFetch, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor, demoConfig } from "./harness.mjs";
 
 const LOOKALIKE = "api.example.test.evil.test";
 const CERT_NAMES = ["localhost", "127.0.0.1", "::1", "*.example.test", "app1.example.test", "api.example.test", LOOKALIKE];
@@ -55,20 +55,8 @@ const hook = async (method, p, body) => {
 };
 
 /** The default demo config with `over` merged in (API origin by placeholder unless given). */
-function config(over = {}) {
-  return {
-    loginUrl: "/login",
-    returnParam: "returnTo",
-    apis: [{ origin: "{{API_ORIGIN}}", pathPrefix: "/v1/" }],
-    tokenEndpoints: [
-      { url: "/api/login", format: "json", accessToken: "access_token", refreshToken: "refresh_token", expiresIn: "expires_in", user: "user" },
-      { url: "/oauth/token", format: "oauth2" },
-    ],
-    refresh: { url: "/oauth/token", format: "oauth2", clientId: "spa", beforeExpirySeconds: 60 },
-    logout: { url: "/api/logout", method: "POST" },
-    ...over,
-  };
-}
+/** The demo config with `over` merged in (one definition, in the harness). */
+const config = demoConfig;
 
 /** A fresh context (its own worker) whose first page loads with `cfg`; `n` tabs on `url`. */
 async function setup(cfg, { url = `${demo.appOrigin}/app1/`, n = 1 } = {}) {
