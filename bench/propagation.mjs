@@ -12,7 +12,7 @@
 // "all tabs": per trial, the time until the LAST of the N tabs saw the change (the SPEC's
 // figure: "seen by all 20 open tabs"); "each tab": every (tab, trial) sample.
 
-import { launchBrowser, startDemo, waitFor } from "../e2e/harness.mjs";
+import { launchBrowser, startDemo, waitFor, closeContext } from "../e2e/harness.mjs";
 
 const TABS = Number(process.env.BENCH_TABS ?? 20);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 20);
@@ -103,7 +103,7 @@ async function benchLockstep(browser, demo) {
     worst[kind].push(Math.max(...lat));
     epoch = next;
   }
-  await context.close();
+  await closeContext(context);
   return { samples, worst };
 }
 
@@ -151,7 +151,7 @@ async function benchBaseline(browser, demo, mode) {
     samples.push(...lat);
     worst.push(Math.max(...lat));
   }
-  await context.close();
+  await closeContext(context);
   return { samples, worst };
 }
 

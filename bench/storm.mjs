@@ -22,7 +22,7 @@
 // retries once, then calls logout and goes to its login page; tabs follow each other by
 // `storage` events. It never registers the worker (its own browser context).
 
-import { httpsFetch, launchBrowser, startDemo, waitFor } from "../e2e/harness.mjs";
+import { httpsFetch, launchBrowser, startDemo, waitFor, closeContext } from "../e2e/harness.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -171,7 +171,7 @@ async function run(app, demo, browser) {
     const back = await Promise.all(pages.map((p, i) => arrivedAt(p, new RegExp(`^${app.path(i)}$`), tLogin).then((t) => t - tLogin)));
     trials.push({ storm: settled, toLogin, back });
   }
-  await context.close();
+  await closeContext(context);
   return trials;
 }
 

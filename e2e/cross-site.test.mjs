@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
-import { cdp, launchBrowser, recordConsole, startDemo, waitControlled, waitFor } from "./harness.mjs";
+import { cdp, launchBrowser, recordConsole, startDemo, waitControlled, waitFor, closeContext } from "./harness.mjs";
 
 const COOKIE = "lockstep_session";
 const config = (extra = {}) => ({
@@ -125,7 +125,7 @@ test("login on both apps shares one marker; logout on app2 sends app1's open tab
     const c = await demo.counters();
     assert.equal(c.logout, 1, "one logout call: app2's; app1 follows without a second one");
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -171,7 +171,7 @@ test("app1 closed while app2 logs out: reopened app1 starts logged out, and app2
     assert.equal(app2Bearer, bearerBefore, "app1 sent no bearer after app2's logout");
     await s.detach().catch(() => {});
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -201,7 +201,7 @@ test("garbage in the marker cookie is ignored; a later real logout still reaches
     await a2.evaluate(() => window.demo.session.logout());
     await onLogin(a1);
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -239,6 +239,6 @@ test("without cookie subscriptions (other browsers): logins adopt the marker, an
     console.log(`# cross-site fallback: visibilitychange -> /login in ${Date.now() - t0} ms`);
     await waitFor(async () => (await text(a1, "#reason")) === "elsewhere", { message: "reason elsewhere" });
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { ROOT, httpsFetch, launchBrowser, recordConsole, startDemo, waitControlled, waitFor } from "./harness.mjs";
+import { ROOT, httpsFetch, launchBrowser, recordConsole, startDemo, waitControlled, waitFor, closeContext } from "./harness.mjs";
 
 const ARTIFACTS = path.join(ROOT, "e2e/artifacts");
 const UPDATE_DOCS = process.env.LOCKSTEP_UPDATE_SCREENSHOTS === "1";
@@ -206,7 +206,7 @@ test("the README walkthrough: three tabs log in, burst, log out, log in and end 
     assert.ok(await c.locator("#ended").isVisible(), "the login page says why the session ended");
     await shot(c, "07-after-revoke-login-page");
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -232,7 +232,7 @@ test("the micro-apps on their own hosts say which host they are on", async () =>
       await shot(page, `08-${app}-on-${host}`);
     }
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -258,7 +258,7 @@ test("the idle warning banner counts down in the app page", async () => {
     assert.match(await text(page, "#idle-warning-countdown"), /^0:[0-2]\d$/);
     await shot(page, "09-app2-idle-warning");
   } finally {
-    await context.close();
+    await closeContext(context);
     await demo.reset();
   }
 });

@@ -21,6 +21,7 @@ import { after, before, test } from "node:test";
 import {
   cdp, demoConfig, httpsFetch, jsonLogin, launchBrowser, recordConsole, recordWorkerConsole,
   startDemo, waitControlled, waitFor, workerStateRoute,
+  closeContext,
 } from "./harness.mjs";
 
 const RUNS = Number(process.env.LOCKSTEP_FAULT_RUNS ?? 8);
@@ -321,7 +322,7 @@ for (let run = FIRST; run < FIRST + RUNS; run++) {
       done = true;
       await injector.catch(() => {});
       await sw.detach().catch(() => {});
-      await context.close();
+      await closeContext(context);
     }
   });
 }
@@ -353,7 +354,7 @@ test("the refresh endpoint answering 500: the session ends once for every tab, o
     throw e;
   } finally {
     await demo.settings({ refreshStatus: null });
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -375,7 +376,7 @@ test("the refresh endpoint hanging past REFRESH_TIMEOUT_MS (15 s): the session e
     throw e;
   } finally {
     await demo.settings({ refreshDelayMs: 0 });
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -435,7 +436,7 @@ test("the logout endpoint answering 500: tabs end the session at once; the call 
     throw e;
   } finally {
     await demo.settings({ logoutStatus: null });
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -480,7 +481,7 @@ test("the network offline (context.setOffline cuts the worker's fetches too): ta
     throw e;
   } finally {
     await context.setOffline(false).catch(() => {});
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -527,6 +528,6 @@ test("a tab crashing or closing mid-request: the other tabs and the worker carry
     throw e;
   } finally {
     await demo.settings({ hold401: false, refreshDelayMs: 0 });
-    await context.close();
+    await closeContext(context);
   }
 });

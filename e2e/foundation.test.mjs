@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { cdp, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor } from "./harness.mjs";
+import { cdp, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor, closeContext } from "./harness.mjs";
 
 let demo;
 let browser;
@@ -61,7 +61,7 @@ test("over mkcert HTTPS the app page becomes controlled by the Lockstep worker",
     assert.equal(new URL(scriptURL).origin, demo.appOrigin);
     assert.equal(new URL(scriptURL).pathname, "/lockstep-sw.js");
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -95,7 +95,7 @@ test("the wasm answers /__lockstep/state, and again after the worker was stopped
     assert.equal(await serverSawStateRoute(), 0);
     await sw.detach();
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
   demoConfig, jsonLogin, launchBrowser, recordConsole, recordWorkerConsole, startDemo, waitControlled, waitFor, workerStateRoute,
+  closeContext,
 } from "./harness.mjs";
 
 let demo;
@@ -62,7 +63,7 @@ const roundTrip = (pages) => Promise.all(pages.map((p) => p.evaluate(() => new P
   navigator.serviceWorker.controller.postMessage({ v: 1, type: "get-state" }, [port2]);
 }).then(() => true))));
 
-test("hostile page messages: each gets an error naming the problem; no tab changes; the worker lives; no bearer reaches the evil origin", async () => {
+test("hostile page messages: each gets an error naming the problem; no tab changes; the worker lives; no bearer reaches the evil origin", { timeout: 120_000 }, async () => {
   await demo.reset();
   await demo.setConfig(demoConfig());
   const context = await browser.newContext();
@@ -149,11 +150,11 @@ test("hostile page messages: each gets an error naming the problem; no tab chang
     assert.equal(c.logout, 0);
     assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
-test("hostile token responses (10 MB, invalid JSON, wrong types): a clear 502, the state and the session intact, the worker's memory bounded", async () => {
+test("hostile token responses (10 MB, invalid JSON, wrong types): a clear 502, the state and the session intact, the worker's memory bounded", { timeout: 120_000 }, async () => {
   await demo.reset();
   await demo.setConfig(demoConfig());
   const context = await browser.newContext();
@@ -184,11 +185,11 @@ test("hostile token responses (10 MB, invalid JSON, wrong types): a clear 502, t
     console.log(`# hostile token responses: ${JSON.stringify(seen)}; wasm memory ${mem0} → ${mem1} bytes`);
   } finally {
     await demo.settings({ loginResponse: null });
-    await context.close();
+    await closeContext(context);
   }
 });
 
-test("garbage in the shared cross-site cookie is ignored: no tab changes, the worker lives", async () => {
+test("garbage in the shared cross-site cookie is ignored: no tab changes, the worker lives", { timeout: 120_000 }, async () => {
   await demo.reset();
   await demo.setConfig(demoConfig({ crossSite: { cookieName: "lockstep_session", cookieDomain: "example.test" } }));
   const context = await browser.newContext();
@@ -224,6 +225,6 @@ test("garbage in the shared cross-site cookie is ignored: no tab changes, the wo
     assert.equal(await pages[0].evaluate(async (api) => (await fetch(`${api}/v1/me`)).status, api), 200);
     assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });

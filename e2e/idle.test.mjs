@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
-import { cdp, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor } from "./harness.mjs";
+import { cdp, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor, closeContext } from "./harness.mjs";
 
 const IDLE = { timeoutSeconds: 4, warningSeconds: 2 };
 const CONFIG = {
@@ -120,7 +120,7 @@ test("activity in one tab (stayActive and real input) keeps the others logged in
     const c = await apiCounts();
     assert.equal(c.logout, 0, "no logout while a tab is active");
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -160,7 +160,7 @@ test("the warning shows in every tab, clears in every tab on activity in one, an
     assert.equal((await apiCounts()).logout, 1, "exactly one logout call");
     console.log(`# idle: last tab on /login ${late} ms after the deadline`);
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -217,6 +217,6 @@ test("tabs asleep and the worker stopped across the deadline: the next event end
     console.log(`# idle: blocked answer from a stopped worker in ${restartMs} ms`);
     await sw.detach().catch(() => {});
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });

@@ -14,7 +14,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { demoConfig, httpsFetch, jsonLogin, launchBrowser, recordWorkerConsole, startDemo, waitControlled, waitFor, workerStateRoute } from "./harness.mjs";
+import { demoConfig, httpsFetch, jsonLogin, launchBrowser, recordWorkerConsole, startDemo, waitControlled, waitFor, workerStateRoute, closeContext } from "./harness.mjs";
 
 const TABS = Number(process.env.LOCKSTEP_LOAD_TABS ?? 20);
 const REQUESTS = Number(process.env.LOCKSTEP_LOAD_REQUESTS ?? 50);
@@ -131,6 +131,6 @@ test(`load: ${TABS} tabs × ${REQUESTS} API requests with refreshes in between: 
       `refreshes ${c.refresh}, ids processed ${ids.distinct} distinct / ${ids.total} total, refused then replayed ${ids.refused} (stale in transit ${c.liveStaleBearer}); ` +
       `rounds ${rounds.map((r) => `${r.requests} in ${r.ms} ms`).join(", ")}; wasm memory after each round ${memory.join(", ")} bytes (growth after warm-up ${growth})`);
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });

@@ -10,7 +10,7 @@ import { appendFileSync, cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { ROOT, cdp, launchBrowser, recordConsole, startDemo, waitControlled, waitFor } from "./harness.mjs";
+import { ROOT, cdp, launchBrowser, recordConsole, startDemo, waitControlled, waitFor, closeContext } from "./harness.mjs";
 
 let demo;
 let browser;
@@ -244,7 +244,7 @@ test("login, logout and a late tab reach all five tabs; the state survives a sto
     assert.equal(c.logout, 1);
     await sw.detach();
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -286,7 +286,7 @@ test("tokenStorage memory: a stopped worker refreshes through the cookie, or end
     await waitFor(async () => (await demo.counters()).logout === 1, { message: "one logout call" });
     await sw.detach();
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -320,7 +320,7 @@ test("a new worker version deployed mid-session keeps the session (tokenStorage 
     await tabs[0].evaluate(() => window.demo.session.logout());
     await everyTab(tabs, (s) => s.status === "logged-out" && s.epoch > e1 && new URL(s.href).pathname === "/login", "every tab on /login");
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -344,7 +344,7 @@ test("a hard reload (cache and worker bypassed) ends up controlled and logged in
     await everyTab(tabs, (s) => s.status === "logged-in" && s.epoch === epoch, "others unchanged");
     await session.detach();
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -438,6 +438,6 @@ test("forged, malformed and oversized messages get errors and change nothing in 
     assert.equal((await callApi(tabs[2])).status, 200, "the session still works");
     assert.equal((await demo.counters()).logout, 0, "no logout call");
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });

@@ -20,7 +20,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { cdp, httpsFetch, launchBrowser, recordConsole, startDemo, waitControlled, waitFor, demoConfig } from "./harness.mjs";
+import { cdp, httpsFetch, launchBrowser, recordConsole, startDemo, waitControlled, waitFor, demoConfig, closeContext } from "./harness.mjs";
 
 const TABS = 20;
 
@@ -176,7 +176,7 @@ test(`storm: ${TABS} looping tabs, everything revoked → no request after the f
     e.message += `\n${logs()}`;
     throw e;
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -206,7 +206,7 @@ test("a 401 that a refresh can cure: no end of session, each request replayed on
     e.message += `\n${logs()}`;
     throw e;
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -259,7 +259,7 @@ test("open redirect through the return parameter: refused, the tab stays on /log
       assert.deepEqual(moved[i], [], `returnTo=${attempts[i]}`);
     }
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -294,6 +294,6 @@ test("worker stopped between the 401 and the navigation: the end of session stil
     e.message += `\n${logs()}`;
     throw e;
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });

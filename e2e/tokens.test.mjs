@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { cdp, httpsFetch, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor, demoConfig } from "./harness.mjs";
+import { cdp, httpsFetch, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor, demoConfig, closeContext } from "./harness.mjs";
 
 const LOOKALIKE = "api.example.test.evil.test";
 const CERT_NAMES = ["localhost", "127.0.0.1", "::1", "*.example.test", "app1.example.test", "api.example.test", LOOKALIKE];
@@ -193,7 +193,7 @@ test("custody: after a JSON login no page script can find either token", async (
     e.message += `\n${logs()}`;
     throw e;
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -236,7 +236,7 @@ test("custody: after an OAuth PKCE login (authorize → code → POST /oauth/tok
     e.message += `\n${logs()}`;
     throw e;
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -312,7 +312,7 @@ test("attachment: the API origin gets the bearer; a look-alike host, another por
     e.message += `\n${logs()}`;
     throw e;
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -368,7 +368,7 @@ test("ten tabs with busy API loops and a token near expiry: exactly one refresh,
     e.message += `\n${logs()}`;
     throw e;
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -422,7 +422,7 @@ for (const tokenStorage of ["memory", "indexeddb"]) {
       e.message += `\n${logs()}`;
       throw e;
     } finally {
-      await context.close();
+      await closeContext(context);
     }
   });
 }
@@ -478,7 +478,7 @@ test("malformed token responses: a clear 502 naming the field, and the previous 
     e.message += `\n${logs()}`;
     throw e;
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
 
@@ -515,6 +515,6 @@ test("memory mode: login, worker stopped, next API call succeeds after exactly o
     e.message += `\n${logs()}`;
     throw e;
   } finally {
-    await context.close();
+    await closeContext(context);
   }
 });
