@@ -197,6 +197,53 @@ test("custody: after a JSON login no page script can find either token", async (
   }
 });
 
+test("custody: a token endpoint reached past the worker (page script posts a form into an iframe) hands out no token when the server requires the worker's header", async () => {
+  const { context, pages: [page], logs } = await setup(config({ tokenStorage: "memory" }));
+  // The attack: a navigation is never filtered by the worker, so the raw token answer would
+  // render in a same-origin frame that page script can read.
+  const formLoginInFrame = () => page.evaluate(() => new Promise((resolve) => {
+    const name = `grab${Math.random()}`;
+    const frame = Object.assign(document.createElement("iframe"), { name });
+    document.body.append(frame);
+    frame.onload = () => {
+      let href;
+      try {
+        href = frame.contentWindow.location.href;
+      } catch (e) {
+        return resolve(`unreadable frame: ${e.message}`);
+      }
+      if (href !== "about:blank") resolve(frame.contentDocument.body.textContent);
+    };
+    setTimeout(() => resolve("no load within 10 s"), 10_000);
+    const form = Object.assign(document.createElement("form"), { method: "POST", action: "/api/login", target: name });
+    for (const [name, value] of [["username", "ada"], ["password", "lovelace"]]) {
+      form.append(Object.assign(document.createElement("input"), { type: "hidden", name, value }));
+    }
+    document.body.append(form);
+    form.submit();
+  }));
+  try {
+    // Without the server-side defence the attack works: this is why SECURITY.md asks for it.
+    const open = await formLoginInFrame();
+    assert.match(open, /access_token/, "the undefended server hands the frame a token");
+    await hook("POST", "/__test/settings", { requireWorkerHeader: true });
+    const refused = await formLoginInFrame();
+    assert.doesNotMatch(refused, /access_token|refresh_token/);
+    assert.match(refused, /not_through_worker/);
+    // The app's own login goes through the worker, which adds the header: it still works.
+    const login = await jsonLogin(page);
+    assert.equal(login.status, 200, login.text);
+    assert.equal(JSON.parse(login.text).access_token, undefined);
+    await waitStatus(page, "logged-in");
+    assert.equal((await demo.counters()).loginWithoutWorker, 1);
+  } catch (e) {
+    e.message += `\n${logs()}`;
+    throw e;
+  } finally {
+    await closeContext(context);
+  }
+});
+
 test("custody: after an OAuth PKCE login (authorize → code → POST /oauth/token) no page script can find either token", async () => {
   const { context, pages: [page], logs } = await setup(config({ tokenStorage: "memory" }));
   try {

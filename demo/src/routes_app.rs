@@ -39,6 +39,11 @@ fn login(shared: &Shared, req: &Req) -> Resp {
         return reply::method_not_allowed();
     }
     shared.lock().counters.login += 1;
+    if shared.lock().settings.require_worker_header && req.header("lockstep-worker") != Some("1") {
+        // Not through the worker: the tokens in the answer would reach page script.
+        shared.lock().counters.login_without_worker += 1;
+        return reply::error(403, "not_through_worker");
+    }
     let credentials = serde_json::from_slice::<Credentials>(&req.body).ok().or_else(|| {
         let form = req.form();
         Some(Credentials { username: form.get("username")?.clone(), password: form.get("password")?.clone() })

@@ -161,6 +161,8 @@ pub struct Counters {
     pub live_stale_bearer: u64,
     /// `/api/logout` calls that carried no bearer (they cannot revoke any session).
     pub logout_without_bearer: u64,
+    /// `/api/login` requests refused for want of the `lockstep-worker` header.
+    pub login_without_worker: u64,
 }
 
 /// `POST /__test/settings`; back to defaults on `POST /__test/reset`.
@@ -180,11 +182,14 @@ pub struct Settings {
     /// Hold every API 401 until `POST /__test/release-401`.
     #[serde(rename = "hold401")]
     pub hold401: bool,
+    /// Refuse `/api/login` requests without the `lockstep-worker` header (403): the
+    /// server-side defence SECURITY.md recommends against token answers reaching page script.
+    pub require_worker_header: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { expires_in: 300, refresh_delay_ms: 0, refresh_status: None, logout_status: None, login_response: None, hold401: false }
+        Settings { expires_in: 300, refresh_delay_ms: 0, refresh_status: None, logout_status: None, login_response: None, hold401: false, require_worker_header: false }
     }
 }
 

@@ -159,6 +159,9 @@ pub fn patch_settings(current: &Settings, body: &[u8]) -> Result<Settings, Strin
                 }
             }
             "hold401" => next.hold401 = value.as_bool().ok_or_else(|| format!("field `{key}`: expected a boolean"))?,
+            "requireWorkerHeader" => {
+                next.require_worker_header = value.as_bool().ok_or_else(|| format!("field `{key}`: expected a boolean"))?
+            }
             _ => return Err(format!("unknown field `{key}`")),
         }
     }
@@ -192,8 +195,8 @@ mod tests {
         assert_eq!(next, Ok(expected.clone()));
         let cleared = patch_settings(&expected, br#"{"refreshStatus":null,"expiresIn":5}"#);
         assert_eq!(cleared, Ok(Settings { expires_in: 5, refresh_delay_ms: 250, ..Settings::default() }));
-        let bad = patch_settings(&base, br#"{"loginResponse":"huge-body","hold401":true}"#);
-        let expected = Settings { login_response: Some(LoginResponse::HugeBody), hold401: true, ..Settings::default() };
+        let bad = patch_settings(&base, br#"{"loginResponse":"huge-body","hold401":true,"requireWorkerHeader":true}"#);
+        let expected = Settings { login_response: Some(LoginResponse::HugeBody), hold401: true, require_worker_header: true, ..Settings::default() };
         assert_eq!(bad, Ok(expected));
     }
 
@@ -206,6 +209,7 @@ mod tests {
         assert!(err(br#"{"nope":1}"#).contains("nope"));
         assert!(err(br#"{"loginResponse":"nope"}"#).contains("loginResponse"));
         assert!(err(br#"{"hold401":1}"#).contains("hold401"));
+        assert!(err(br#"{"requireWorkerHeader":"yes"}"#).contains("requireWorkerHeader"));
         assert!(err(b"[1]").contains("object"));
         assert!(err(b"{").contains("JSON"));
     }

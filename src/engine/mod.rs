@@ -25,7 +25,7 @@ use crate::return_url;
 
 pub use cross_site::{parse_marker, Marker};
 pub use persist::Persisted;
-pub use requests::{Admission, Route, TokenVerdict, Verdict};
+pub use requests::{Admission, Route, TokenVerdict, Verdict, WORKER_HEADER};
 
 /// How long a request may wait for a refresh before it gets an error.
 pub const REFRESH_WAIT_MS: u64 = 10_000;

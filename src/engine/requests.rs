@@ -7,6 +7,14 @@ use crate::error::InputError;
 use crate::origin::parse_url;
 use crate::token::take_tokens;
 
+/// The header the worker adds to a same-origin token endpoint request, so the server can
+/// tell it came through the worker: a request without it reached the network some other
+/// way (a worker killed mid-request, which Chromium answers by sending the page's request
+/// itself; a form navigation), and its answer would hand the tokens to page script. A token
+/// endpoint may refuse such requests (SECURITY.md, "token endpoints reached without the
+/// worker").
+pub const WORKER_HEADER: &str = "lockstep-worker";
+
 /// What a request is to Lockstep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -91,6 +99,13 @@ impl Engine {
             return Route::Api;
         }
         Route::Other
+    }
+
+    /// Whether the request to token endpoint `index` goes out with [`WORKER_HEADER`]. Only a
+    /// same-origin endpoint gets it: a custom header makes a cross-origin request need a CORS
+    /// preflight, which an identity provider may not allow.
+    pub fn marks_token_request(&self, index: usize) -> bool {
+        self.config.token_endpoints.get(index).is_some_and(|ep| ep.url.origin == self.config.origin)
     }
 
     /// Decides what happens to a request to a configured API (or the logout endpoint).

@@ -241,6 +241,14 @@ fn only_the_exact_api_origin_and_prefix_is_routed_as_api() {
 }
 
 #[test]
+fn only_same_origin_token_requests_carry_the_worker_header() {
+    let e = engine();
+    assert!(e.marks_token_request(0), "/api/login is on the app's origin");
+    assert!(!e.marks_token_request(1), "a cross-origin identity provider would need a preflight for it");
+    assert!(!e.marks_token_request(2), "no such endpoint");
+}
+
+#[test]
 fn the_bearer_goes_only_on_api_fetches_the_app_did_not_authorize() {
     let mut e = logged_in();
     assert_eq!(attach(&mut e, T0).0, "AT1");

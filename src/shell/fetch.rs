@@ -131,7 +131,15 @@ async fn api(request: &Request, is_logout: bool) -> Result<Response, JsValue> {
 }
 
 async fn token(request: &Request, index: usize) -> Result<Response, JsValue> {
-    let response = network(request).await?;
+    let response = if with_engine(|e| e.marks_token_request(index)).unwrap_or(false) {
+        let headers = Headers::new_with_headers(&request.headers())?;
+        headers.set(crate::engine::WORKER_HEADER, "1")?;
+        let init = RequestInit::new();
+        init.set_headers(&headers);
+        network(&Request::new_with_request_and_init(request, &init)?).await?
+    } else {
+        network(request).await?
+    };
     let status = response.status();
     if !(200..300).contains(&status) {
         return Ok(response);
