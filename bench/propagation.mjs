@@ -181,6 +181,12 @@ async function main() {
     console.log(`* login is timed from the page's fetch('/api/login'), so it includes the login round trip.`);
     console.log(`SPEC target: logout seen by all ${TABS} tabs, p99 <= 20 ms -> ${quantile(lockstep.worst.logout, 0.99) <= 20 ? "met" : "NOT met"}; `
       + `1 s poll p99 / Lockstep p99 = ${ratio.toFixed(0)}x (target >= 50x). Run time ${((now() - started) / 1000).toFixed(0)} s.`);
+    // One JSON line for bench/perf.mjs's report (all = until the last of the tabs saw it).
+    const q = (xs) => ({ p50: +quantile(xs, 0.5).toFixed(1), p99: +quantile(xs, 0.99).toFixed(1), max: +Math.max(...xs).toFixed(1) });
+    console.log(JSON.stringify({
+      tabs: TABS, trials: TRIALS, logout: q(lockstep.worst.logout), login: q(lockstep.worst.login),
+      storageEvent: q(storage.worst), poll1s: q(poll.worst), pollOverLockstepP99: +ratio.toFixed(1),
+    }));
   } finally {
     await close();
     await demo.stop();

@@ -202,6 +202,17 @@ try {
   console.log(`\n(requests in flight at the first 401 are counted too: up to ${TABS} × ${BURST}; e2e/storm.test.mjs`);
   console.log(" measures the requests *started* after the first 401 exactly: 0.)");
   console.log(`load average at the end: ${(await import("node:os")).loadavg().map((x) => x.toFixed(1)).join(" ")} (shared machine)`);
+  // One JSON line for bench/perf.mjs's report.
+  const summary = {};
+  for (const [app, trials] of results) {
+    const all = (k) => trials.flatMap((t) => t[k]);
+    const sum = (k) => trials.reduce((a, t) => a + t.storm[k], 0);
+    summary[app === lockstep ? "lockstep" : "plain"] = {
+      toLoginP99: +pct(all("toLogin"), 99).toFixed(0), backP99: +pct(all("back"), 99).toFixed(0),
+      apiAfterFirst401: sum("apiAfterFirst401"), refresh: sum("refresh"), logout: sum("logout"), trials: trials.length,
+    };
+  }
+  console.log(JSON.stringify({ tabs: TABS, burst: BURST, ...summary }));
 } finally {
   await browser.close();
   await demo.stop();
