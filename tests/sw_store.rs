@@ -29,7 +29,7 @@ async fn cache_config(url: &str, text: &str) {
 /// A worker restart: the engine is dropped and loaded again from cache and IndexedDB.
 async fn restart() {
     shell::unload();
-    shell::start(CONFIG_URL.into(), false).await.expect("the worker loads");
+    wasm_bindgen_futures::JsFuture::from(shell::start(CONFIG_URL.into(), false)).await.expect("the worker loads");
 }
 
 fn exported() -> String {

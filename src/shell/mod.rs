@@ -59,13 +59,25 @@ fn debug_on() -> bool {
 /// Loads config and persisted state. Called at the top level of every worker start (and
 /// again, with `fresh`, at install). Effects wait for the first event once active.
 #[wasm_bindgen]
-pub async fn start(config_url: String, fresh: bool) -> Result<(), JsValue> {
-    if !fresh && with_engine(|_| ()).is_some() {
-        return Ok(());
-    }
-    let result = load(&config_url, fresh).await;
-    LOAD_ERROR.with(|e| *e.borrow_mut() = result.as_ref().err().and_then(|v| v.as_string()));
-    result
+pub fn start(config_url: String, fresh: bool) -> Promise {
+    promise(Box::pin(async move {
+        if !fresh && with_engine(|_| ()).is_some() {
+            return Ok(JsValue::UNDEFINED);
+        }
+        let result = load(&config_url, fresh).await;
+        LOAD_ERROR.with(|e| *e.borrow_mut() = result.as_ref().err().and_then(|v| v.as_string()));
+        result.map(|()| JsValue::UNDEFINED)
+    }))
+}
+
+/// A job for the JS side: every async export and background task goes through this one
+/// `future_to_promise` instance. An `async fn` export instantiates it once per future type,
+/// each with that future's state machine inlined (34 KB of the wasm, half of it duplicated,
+/// by `twiggy monos`); boxed, they share one copy.
+type Job = core::pin::Pin<Box<dyn core::future::Future<Output = Result<JsValue, JsValue>>>>;
+
+fn promise(job: Job) -> Promise {
+    wasm_bindgen_futures::future_to_promise(job)
 }
 
 async fn load(config_url: &str, fresh: bool) -> Result<(), JsValue> {
@@ -102,12 +114,14 @@ async fn sync_cookie(name: &str) {
 
 /// Activation: subscribe to the marker cookie and run what the restore queued.
 #[wasm_bindgen]
-pub async fn activate() -> Result<(), JsValue> {
-    if let Some(Some(cs)) = with_engine(|e| e.config().cross_site.clone()) {
-        let _ = cookies::subscribe(&cs.cookie_name, &js::scope()?.registration().scope()).await;
-    }
-    run_effects();
-    Ok(())
+pub fn activate() -> Promise {
+    promise(Box::pin(async {
+        if let Some(Some(cs)) = with_engine(|e| e.config().cross_site.clone()) {
+            let _ = cookies::subscribe(&cs.cookie_name, &js::scope()?.registration().scope()).await;
+        }
+        run_effects();
+        Ok(JsValue::UNDEFINED)
+    }))
 }
 
 /// Sync: must the worker see navigations (for the cross-site cookie check)? Otherwise the
@@ -125,16 +139,18 @@ pub fn wants(url: &str, method: &str) -> bool {
 
 /// A fetch event the bootstrap handed over (after `wants` said yes).
 #[wasm_bindgen]
-pub async fn handle_fetch(request: Request) -> Result<Response, JsValue> {
-    fetch::handle(request).await
+pub fn handle_fetch(request: Request) -> Promise {
+    promise(Box::pin(async move { fetch::handle(request).await.map(JsValue::from) }))
 }
 
 /// A navigation passed by (never held): with a cross-site marker, re-check the cookie.
 #[wasm_bindgen]
-pub async fn saw_navigation() -> Result<(), JsValue> {
-    recheck_marker().await;
-    run_effects();
-    Ok(())
+pub fn saw_navigation() -> Promise {
+    promise(Box::pin(async {
+        recheck_marker().await;
+        run_effects();
+        Ok(JsValue::UNDEFINED)
+    }))
 }
 
 /// With a cross-site marker, re-reads the cookie into the engine. Browsers without cookie
@@ -149,8 +165,8 @@ pub(crate) async fn recheck_marker() {
 
 /// The marker cookie changed.
 #[wasm_bindgen]
-pub async fn handle_cookie_change() -> Result<(), JsValue> {
-    saw_navigation().await
+pub fn handle_cookie_change() -> Promise {
+    saw_navigation()
 }
 
 /// A page message: `data` as the page sent it, from the client `client_id` at `client_url`,
@@ -181,11 +197,11 @@ pub fn handle_message(data: JsValue, client_id: String, client_url: String, port
     run_effects();
     // Without cookie events (other browsers) a tab's message is the cue to re-read the marker.
     if with_engine(|e| e.config().cross_site.is_some()).unwrap_or(false) {
-        background(async {
+        background(Box::pin(async {
             recheck_marker().await;
             run_effects();
             Ok(JsValue::UNDEFINED)
-        });
+        }));
     }
     Ok(())
 }
@@ -200,18 +216,20 @@ pub fn load_error() -> Option<String> {
 /// logout calls, and whatever they start in turn) is done: the bootstrap passes it to
 /// `waitUntil`, so the browser does not stop the worker in the middle.
 #[wasm_bindgen]
-pub async fn settled() {
-    loop {
-        let list = BACKGROUND.with(|b| core::mem::take(&mut *b.borrow_mut()));
-        if list.is_empty() {
-            return;
+pub fn settled() -> Promise {
+    promise(Box::pin(async {
+        loop {
+            let list = BACKGROUND.with(|b| core::mem::take(&mut *b.borrow_mut()));
+            if list.is_empty() {
+                return Ok(JsValue::UNDEFINED);
+            }
+            let _ = js::wait(Promise::all_settled(&list.into_iter().collect::<js_sys::Array>())).await;
         }
-        let _ = js::wait(Promise::all_settled(&list.into_iter().collect::<js_sys::Array>())).await;
-    }
+    }))
 }
 
-fn background(fut: impl core::future::Future<Output = Result<JsValue, JsValue>> + 'static) {
-    let p = wasm_bindgen_futures::future_to_promise(fut);
+fn background(job: Job) {
+    let p = promise(job);
     BACKGROUND.with(|b| b.borrow_mut().push(p));
 }
 
@@ -221,10 +239,10 @@ pub(crate) fn run_effects() {
     if !with_engine(|e| e.has_effects()).unwrap_or(false) || DRAINING.with(|d| d.replace(true)) {
         return;
     }
-    background(async {
+    background(Box::pin(async {
         drain().await;
         Ok(JsValue::UNDEFINED)
-    });
+    }));
 }
 
 async fn drain() {
@@ -242,14 +260,14 @@ async fn drain() {
                 // Written in the background: tabs hear the news without waiting on the disk,
                 // and `settled` keeps the worker alive until the write is done.
                 if let Some(json) = with_engine(|e| e.persisted()) {
-                    background(async move {
+                    background(Box::pin(async move {
                         store::save(&json).await?;
                         Ok(JsValue::UNDEFINED)
-                    });
+                    }));
                 }
             }
             Effect::RefreshSettled => waiters::wake_all(),
-            Effect::Refresh { url, body, content_type, epoch } => background(async move {
+            Effect::Refresh { url, body, content_type, epoch } => background(Box::pin(async move {
                 let outcome = post(&url, "POST", Some(&body), Some(content_type), None).await;
                 match outcome {
                     Ok((status, text)) => with_engine(|e| e.handle_refresh_response(js::now(), epoch, status, &text)),
@@ -257,13 +275,13 @@ async fn drain() {
                 };
                 run_effects();
                 Ok(JsValue::UNDEFINED)
-            }),
-            Effect::Logout { url, method, token, epoch } => background(async move {
+            })),
+            Effect::Logout { url, method, token, epoch } => background(Box::pin(async move {
                 let delivered = matches!(post(&url, &method, None, None, token.as_deref()).await, Ok((s, _)) if s < 500);
                 with_engine(|e| e.handle_logout_result(js::now(), epoch, delivered));
                 run_effects();
                 Ok(JsValue::UNDEFINED)
-            }),
+            })),
             Effect::SetCookie { name, domain, value } => {
                 let _ = cookies::write(&name, &domain, &value).await;
             }
