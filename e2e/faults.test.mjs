@@ -183,6 +183,9 @@ const okCounts = (pages) => Promise.all(pages.map((p) => p.evaluate(() => window
  * follow. With `thenIdle`, the session may already have ended by idle (6 s) when the tabs and
  * the server are next seen to agree (a slow machine, several stops): either outcome is fine.
  */
+/** What the page saw when a login went past the worker (for the failure message). */
+let bypassNotes = [];
+
 async function login(pages, { thenIdle = false } = {}) {
   let leaked = null;
   await waitFor(async () => {
@@ -195,6 +198,14 @@ async function login(pages, { thenIdle = false } = {}) {
     // token; counted, and the tab logs in again.
     if (answer?.status === 403 && answer.text.includes("not_through_worker")) {
       figures.fallbackLogins++;
+      if (bypassNotes.length < 5) {
+        bypassNotes.push(await pages[0].evaluate(async () => {
+          const c = navigator.serviceWorker.controller;
+          const reg = await navigator.serviceWorker.getRegistration();
+          const route = await fetch("/__lockstep/state").then((r) => r.status, (e) => e.message);
+          return `login past the worker at ${location.pathname}: controller ${c ? c.state : "none"}, active ${reg?.active?.state ?? "none"}, waiting ${reg?.waiting?.state ?? "none"}, installing ${reg?.installing?.state ?? "none"}, state route ${route}`;
+        }).catch((e) => `login past the worker: ${e.message}`));
+      }
       return false;
     }
     return leaked || answer?.status === 200;
@@ -219,6 +230,7 @@ for (let run = FIRST; run < FIRST + RUNS; run++) {
     })).sort((a, b) => a.step - b.step || a.delay - b.delay);
     const plan = `seed ${seed}, ${tokenStorage}, stops at ${faults.map((f) => `${STEPS[f.step]}+${f.delay}ms`).join(", ")}`;
     const started = Date.now();
+    bypassNotes = [];
     const { context, pages, logs, notes } = await openTabs3(faultConfig({ tokenStorage }));
     const sw = await cdp(pages[0]);
     await sw.enable();
@@ -323,7 +335,7 @@ for (let run = FIRST; run < FIRST + RUNS; run++) {
       for (const o of outcomes) figures.outcomes[o] = (figures.outcomes[o] ?? 0) + 1;
       if (process.env.LOCKSTEP_E2E_VERBOSE === "1") console.log(`# ${detail}`);
     } catch (e) {
-      e.message += `\n${plan}; step ${STEPS[step]}; injected ${injected.join(", ") || "none"}; ${outcomes.join(" ")}\n` +
+      e.message += `\n${bypassNotes.join("\n")}\n${plan}; step ${STEPS[step]}; injected ${injected.join(", ") || "none"}; ${outcomes.join(" ")}\n` +
         `worker console:\n${swConsole.lines().slice(-20).join("\n")}\n${logs()}`;
       throw e;
     } finally {

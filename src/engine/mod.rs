@@ -39,6 +39,8 @@ pub const LOGOUT_RETRY_MS: u64 = 1_000;
 /// The longest logout retry delay.
 pub const LOGOUT_RETRY_MAX_MS: u64 = 60_000;
 const MAX_GREETED: usize = 256;
+/// Client ids are UUIDs in browsers; anything longer is not kept.
+const MAX_CLIENT_ID_BYTES: usize = 128;
 /// Ends of session whose logout call is still owed; beyond this the oldest is dropped.
 const MAX_PENDING_LOGOUTS: usize = 16;
 
@@ -275,15 +277,18 @@ impl Engine {
             Err(e) => return protocol::encode_error(ErrorCode::BadMessage, &e.to_string()),
         };
         self.check_deadlines(now);
-        match message {
-            ClientMessage::Hello { .. } => {
-                if !self.navigates_itself(client_id) {
-                    if self.greeted.len() >= MAX_GREETED {
-                        self.greeted.pop_front();
-                    }
-                    self.greeted.push_back(client_id.to_string());
-                }
+        // Only the client library speaks this protocol: whatever it sent, the tab navigates
+        // itself (after its subscribers ran). Persisted, so a restarted worker does not take
+        // the tab for one without the client and navigate it before its subscribers ran.
+        if !self.navigates_itself(client_id) && client_id.len() <= MAX_CLIENT_ID_BYTES {
+            if self.greeted.len() >= MAX_GREETED {
+                self.greeted.pop_front();
             }
+            self.greeted.push_back(client_id.to_string());
+            self.effects.push_back(Effect::Persist);
+        }
+        match message {
+            ClientMessage::Hello { .. } => {}
             ClientMessage::Activity => self.activity(now),
             ClientMessage::Logout => self.end_session(now, Reason::Logout, true),
             ClientMessage::GetState | ClientMessage::Tick => {}

@@ -23,6 +23,8 @@ pub struct Persisted {
     refresh_since: Option<u64>,
     pending_logouts: Vec<PendingLogout>,
     marker: Option<String>,
+    /// Ids of the tabs that run the client (they navigate themselves).
+    clients: Vec<String>,
 }
 
 impl Persisted {
@@ -55,6 +57,19 @@ impl Persisted {
                 pending_logouts.push(PendingLogout { epoch, token, retry_at, attempts, in_flight: false });
             }
         }
+        let mut clients = Vec::new();
+        if let Some(v) = o.get("clients")? {
+            let Value::Array(items) = v else { return Err(o.error("clients", "expected an array")) };
+            if items.len() > super::MAX_GREETED {
+                return Err(o.error("clients", "more than 256 entries"));
+            }
+            for item in items {
+                match item {
+                    Value::String(id) if id.len() <= super::MAX_CLIENT_ID_BYTES => clients.push(id.to_string()),
+                    _ => return Err(o.error("clients", "expected client ids (strings of at most 128 bytes)")),
+                }
+            }
+        }
         let p = Persisted {
             epoch: o.uint("epoch", u64::MAX)?.ok_or_else(|| o.error("epoch", "missing"))?,
             generation: o.uint("generation", u64::MAX)?.ok_or_else(|| o.error("generation", "missing"))?,
@@ -68,6 +83,7 @@ impl Persisted {
             refresh_since: o.uint("refreshSince", u64::MAX)?,
             pending_logouts,
             marker: o.string("marker")?.map(str::to_string),
+            clients,
         };
         o.finish()?;
         Ok(p)
@@ -82,6 +98,14 @@ impl Persisted {
             logouts.push_str(&ObjectWriter::new().uint("epoch", Some(l.epoch)).string("token", l.token.as_deref()).uint("retryAt", Some(l.retry_at)).uint("attempts", Some(u64::from(l.attempts))).finish());
         }
         logouts.push(']');
+        let mut clients = String::from("[");
+        for (i, id) in self.clients.iter().enumerate() {
+            if i > 0 {
+                clients.push(',');
+            }
+            json::push_string(&mut clients, id);
+        }
+        clients.push(']');
         ObjectWriter::new()
             .uint("v", Some(PERSIST_VERSION))
             .uint("epoch", Some(self.epoch))
@@ -96,6 +120,7 @@ impl Persisted {
             .uint("refreshSince", self.refresh_since)
             .raw("pendingLogouts", Some(&logouts))
             .string("marker", self.marker.as_deref())
+            .raw("clients", Some(&clients))
             .finish()
     }
 }
@@ -160,6 +185,7 @@ impl Engine {
             refresh_since: self.refresh_since,
             pending_logouts,
             marker: self.marker.clone(),
+            clients: self.greeted.iter().cloned().collect(),
         };
         p.encode()
     }
@@ -182,5 +208,13 @@ impl Engine {
         self.refresh_epoch = self.epoch;
         self.pending_logouts = p.pending_logouts;
         self.marker = p.marker;
+        for id in p.clients {
+            if !self.navigates_itself(&id) {
+                self.greeted.push_back(id);
+            }
+        }
+        while self.greeted.len() > super::MAX_GREETED {
+            self.greeted.pop_front();
+        }
     }
 }

@@ -748,6 +748,7 @@ fn an_end_event_while_logged_out_changes_nothing() {
     assert_eq!(state(&e, T0, &format!("{APP}/app1/"))["navigate"], Value::Null);
     let mut e = logged_in();
     e.handle_tick(T0 + IDLE_MS);
+    send(&mut e, T0 + IDLE_MS, "get-state"); // the tab is known before its logout
     let before = e.persisted();
     drain(&mut e);
     send(&mut e, T0 + IDLE_MS, "logout");
@@ -819,4 +820,29 @@ fn a_refreshed_token_expires_counting_from_when_the_refresh_was_sent() {
     drain(&mut e);
     assert_eq!(e.view().expires_at, Some(T0 + 3_000 + 7_000));
     assert_eq!(attach(&mut e, T0 + 6_001).0, "AT2");
+}
+
+#[test]
+fn a_restarted_worker_still_knows_which_tabs_navigate_themselves() {
+    let mut e = logged_in();
+    e.handle_message(T0, "tab-a", &format!("{APP}/orders"), &json!({ "v": 1, "type": "hello", "url": "/orders" }).to_string());
+    e.handle_message(T0, "tab-b", &format!("{APP}/reports"), &msg("activity"));
+    assert!(e.navigates_itself("tab-a") && e.navigates_itself("tab-b"), "any message says the tab runs the client");
+    assert!(drain(&mut e).contains(&Effect::Persist), "a newly seen client is persisted");
+    let restarted = restart(&e, T0 + 1);
+    assert!(restarted.navigates_itself("tab-a"), "otherwise the worker would navigate it before its subscribers ran");
+    assert!(restarted.navigates_itself("tab-b"));
+    assert!(!restarted.navigates_itself("tab-c"), "a tab never heard from is navigated by the worker");
+    let long = "x".repeat(129);
+    let mut e2 = engine();
+    e2.handle_message(T0, &long, APP, &msg("get-state"));
+    assert!(!e2.navigates_itself(&long), "an oversized id is not kept");
+    let bad = e.persisted().replace(r#""clients":["#, r#""clients":[1,"#);
+    let err = restart_from(&bad).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("clients"), "a client id must be a string: {err}");
+}
+
+fn restart_from(json: &str) -> Result<Engine, crate::error::InputError> {
+    let mut e = Engine::new(config_with(|_| {}), "/");
+    e.restore(T0, Some(json)).map(|_| e)
 }
