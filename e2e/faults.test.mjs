@@ -33,7 +33,7 @@ const EXPIRES_IN = 7; // refresh due 3 s after each token (beforeExpirySeconds 4
 let demo;
 let browser;
 let swConsole;
-const figures = { bypassRuns: 0, bypassRequests: 0, fallbackLogins: 0, runs: 0, faults: 0, steps: 0, refresh: 0, reuse: 0, logout: 0, ends: 0, ms: 0, outcomes: {} };
+const figures = { bypassRuns: 0, bypassRequests: 0, fallbackLogins: 0, bypassedTabs: 0, runs: 0, faults: 0, steps: 0, refresh: 0, reuse: 0, logout: 0, ends: 0, ms: 0, outcomes: {} };
 
 before(async () => {
   demo = await startDemo({ testHooks: true, quiet: process.env.LOCKSTEP_E2E_VERBOSE !== "1" });
@@ -45,7 +45,7 @@ after(async () => {
   if (figures.runs) {
     console.log(`# fault runs: ${figures.runs} (seeds ${SEED + FIRST}..${SEED + FIRST + figures.runs - 1}), worker stops injected ${figures.faults}, ` +
       `steps ${figures.steps}, ends of session ${figures.ends}, logout calls ${figures.logout}, refreshes ${figures.refresh}, ` +
-      `refresh reuse ${figures.reuse}, runs where Chromium bypassed a restarting worker ${figures.bypassRuns} (${figures.bypassRequests} requests without a bearer), logins sent to the network by Chromium past a stopped worker (refused for want of the worker's header) ${figures.fallbackLogins}, mean run ${Math.round(figures.ms / figures.runs)} ms, step outcomes ${JSON.stringify(figures.outcomes)}`);
+      `refresh reuse ${figures.reuse}, runs where Chromium bypassed a restarting worker ${figures.bypassRuns} (${figures.bypassRequests} requests without a bearer), logins sent to the network by Chromium past a stopped worker (refused for want of the worker's header) ${figures.fallbackLogins}, of which from tabs Chromium left bypassing their worker after a stop mid-navigation (reloaded) ${figures.bypassedTabs}, mean run ${Math.round(figures.ms / figures.runs)} ms, step outcomes ${JSON.stringify(figures.outcomes)}`);
   }
   await swConsole?.stop();
   await browser?.close();
@@ -198,12 +198,30 @@ async function login(pages, { thenIdle = false } = {}) {
     // token; counted, and the tab logs in again.
     if (answer?.status === 403 && answer.text.includes("not_through_worker")) {
       figures.fallbackLogins++;
+      // A worker stopped (CDP) while the tab navigated leaves the new document controlled
+      // but with every fetch going past the worker until it is loaded again — Chromium does
+      // this to a five-line JS worker too (SECURITY.md, known limits). Seen by the worker's
+      // own route answering from the network; the tab is reloaded, as a user would.
+      const bypassed = await pages[0].evaluate(async () => !!navigator.serviceWorker.controller && (await fetch("/__lockstep/state")).status === 404).catch(() => false);
+      if (bypassed) {
+        figures.bypassedTabs++;
+        await pages[0].reload().catch(() => {});
+        await pages[0].waitForFunction(() => window.demo?.session, null, { polling: 20, timeout: 10_000 }).catch(() => {});
+        return false;
+      }
       if (bypassNotes.length < 5) {
         bypassNotes.push(await pages[0].evaluate(async () => {
           const c = navigator.serviceWorker.controller;
           const reg = await navigator.serviceWorker.getRegistration();
           const route = await fetch("/__lockstep/state").then((r) => r.status, (e) => e.message);
-          return `login past the worker at ${location.pathname}: controller ${c ? c.state : "none"}, active ${reg?.active?.state ?? "none"}, waiting ${reg?.waiting?.state ?? "none"}, installing ${reg?.installing?.state ?? "none"}, state route ${route}`;
+          // What the worker says about itself (a load error, or nothing if it never started).
+          const said = await new Promise((resolve) => {
+            const { port1, port2 } = new MessageChannel();
+            const timer = setTimeout(() => resolve("no answer in 2 s"), 2000);
+            port1.onmessage = (e) => { clearTimeout(timer); resolve(typeof e.data === "string" ? e.data.slice(0, 300) : JSON.stringify(e.data).slice(0, 300)); };
+            (c ?? reg?.active)?.postMessage({ v: 1, type: "get-state" }, [port2]);
+          });
+          return `login past the worker at ${location.pathname}: controller ${c ? c.state : "none"}, active ${reg?.active?.state ?? "none"}, waiting ${reg?.waiting?.state ?? "none"}, installing ${reg?.installing?.state ?? "none"}, state route ${route}, the worker says ${said}`;
         }).catch((e) => `login past the worker: ${e.message}`));
       }
       return false;
