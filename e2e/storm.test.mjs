@@ -134,7 +134,7 @@ async function revokeAndPark(n) {
   await demo.revokeAll();
   // At least one per tab (a request a tab gave up on may still be parked at the server).
   let parked = 0;
-  await waitFor(async () => (parked = (await demo.counters()).parked401) >= n, { interval: 50, timeout: 20_000, message: `${n} parked 401s` })
+  await waitFor(async () => (parked = (await demo.counters()).parked401) >= n, { interval: 50, timeout: 45_000, message: `${n} parked 401s` })
     .catch((e) => { e.message += ` (${parked} parked)`; throw e; });
 }
 
