@@ -19,8 +19,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  cdp, demoConfig, httpsFetch, jsonLogin, launchBrowser, recordConsole, recordWorkerConsole,
-  startDemo, waitControlled, waitFor, workerStateRoute,
+  cdp, demoConfig, httpsFetch, jsonLogin, recordConsole,
+  waitControlled, waitFor, workerStateRoute,
+  startWatchedSuite, stopWatchedSuite,
   closeContext,
 } from "./harness.mjs";
 
@@ -36,9 +37,7 @@ let swConsole;
 const figures = { bypassRuns: 0, bypassRequests: 0, fallbackLogins: 0, bypassedTabs: 0, runs: 0, faults: 0, steps: 0, refresh: 0, reuse: 0, logout: 0, ends: 0, ms: 0, outcomes: {} };
 
 before(async () => {
-  demo = await startDemo({ testHooks: true, quiet: process.env.LOCKSTEP_E2E_VERBOSE !== "1" });
-  browser = await launchBrowser();
-  swConsole = await recordWorkerConsole(browser.browser);
+  ({ demo, browser, swConsole } = await startWatchedSuite());
 });
 
 after(async () => {
@@ -47,9 +46,7 @@ after(async () => {
       `steps ${figures.steps}, ends of session ${figures.ends}, logout calls ${figures.logout}, refreshes ${figures.refresh}, ` +
       `refresh reuse ${figures.reuse}, runs where Chromium bypassed a restarting worker ${figures.bypassRuns} (${figures.bypassRequests} requests without a bearer), logins sent to the network by Chromium past a stopped worker (refused for want of the worker's header) ${figures.fallbackLogins}, of which from tabs Chromium left bypassing their worker after a stop mid-navigation (reloaded) ${figures.bypassedTabs}, mean run ${Math.round(figures.ms / figures.runs)} ms, step outcomes ${JSON.stringify(figures.outcomes)}`);
   }
-  await swConsole?.stop();
-  await browser?.close();
-  await demo?.stop();
+  await stopWatchedSuite({ demo, browser, swConsole });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -309,6 +309,24 @@ export async function closeContext(context, { timeout = 10_000 } = {}) {
   if (outcome === "stuck") console.log(`# closeContext: Chromium did not dispose the context within ${timeout} ms; left to close with the browser`);
 }
 
+/**
+ * What the suites that watch the worker's console share: the demo (test hooks on), a
+ * browser, and every service worker's console recorded over CDP. Stop it with
+ * `stopWatchedSuite` in `after`.
+ */
+export async function startWatchedSuite() {
+  const demo = await startDemo({ testHooks: true, quiet: process.env.LOCKSTEP_E2E_VERBOSE !== "1" });
+  const browser = await launchBrowser();
+  const swConsole = await recordWorkerConsole(browser.browser);
+  return { demo, browser, swConsole };
+}
+
+export async function stopWatchedSuite({ demo, browser, swConsole } = {}) {
+  await swConsole?.stop();
+  await browser?.close();
+  await demo?.stop();
+}
+
 /** Opens `n` tabs on `url` in `context` (loaded in parallel); resolves to the pages. */
 export async function openTabs(context, url, n = 1, { waitUntil = "load" } = {}) {
   const pages = await Promise.all(Array.from({ length: n }, () => context.newPage()));

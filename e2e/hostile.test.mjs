@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  demoConfig, jsonLogin, launchBrowser, recordConsole, recordWorkerConsole, startDemo, waitControlled, waitFor, workerStateRoute,
+  demoConfig, jsonLogin, recordConsole, waitControlled, waitFor, workerStateRoute,
+  startWatchedSuite, stopWatchedSuite,
   closeContext,
 } from "./harness.mjs";
 
@@ -19,15 +20,11 @@ let browser;
 let swConsole;
 
 before(async () => {
-  demo = await startDemo({ testHooks: true, quiet: process.env.LOCKSTEP_E2E_VERBOSE !== "1" });
-  browser = await launchBrowser();
-  swConsole = await recordWorkerConsole(browser.browser);
+  ({ demo, browser, swConsole } = await startWatchedSuite());
 });
 
 after(async () => {
-  await swConsole?.stop();
-  await browser?.close();
-  await demo?.stop();
+  await stopWatchedSuite({ demo, browser, swConsole });
 });
 
 /** Opens `n` tabs on `base` + `/app1/hostile/<i>`, logs in from the first; records subscriber calls. */

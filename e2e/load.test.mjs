@@ -14,7 +14,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { demoConfig, httpsFetch, jsonLogin, launchBrowser, recordWorkerConsole, startDemo, waitControlled, waitFor, workerStateRoute, closeContext } from "./harness.mjs";
+import { demoConfig, httpsFetch, jsonLogin, waitControlled, waitFor, workerStateRoute, closeContext, startWatchedSuite, stopWatchedSuite } from "./harness.mjs";
 
 const TABS = Number(process.env.LOCKSTEP_LOAD_TABS ?? 20);
 const REQUESTS = Number(process.env.LOCKSTEP_LOAD_REQUESTS ?? 50);
@@ -27,15 +27,11 @@ let browser;
 let swConsole;
 
 before(async () => {
-  demo = await startDemo({ testHooks: true, quiet: process.env.LOCKSTEP_E2E_VERBOSE !== "1" });
-  browser = await launchBrowser();
-  swConsole = await recordWorkerConsole(browser.browser);
+  ({ demo, browser, swConsole } = await startWatchedSuite());
 });
 
 after(async () => {
-  await swConsole?.stop();
-  await browser?.close();
-  await demo?.stop();
+  await stopWatchedSuite({ demo, browser, swConsole });
 });
 
 test(`load: ${TABS} tabs × ${REQUESTS} API requests with refreshes in between: each request reaches the server once, every fetch is 200, no memory growth`, { timeout: 900_000 }, async () => {
