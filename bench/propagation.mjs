@@ -20,10 +20,17 @@ const WAIT = { timeout: 60_000 };
 
 const now = () => performance.timeOrigin + performance.now(); // serialised into pages below
 
-/** In every document before its scripts: record each subscriber call in sessionStorage. */
+/**
+ * In every document before its scripts: record each subscriber call, in memory (cheap while
+ * the news spreads), kept in sessionStorage when the page is left (every trial navigates).
+ */
 function recordSubscriber() {
   const KEY = "bench:seen";
-  const stamp = () => performance.timeOrigin + performance.now();
+  const seen = (window.__benchSeen = []);
+  addEventListener("pagehide", () => {
+    const list = JSON.parse(sessionStorage.getItem(KEY) ?? "[]");
+    sessionStorage.setItem(KEY, JSON.stringify(list.concat(seen.splice(0))));
+  });
   let demo;
   Object.defineProperty(window, "demo", {
     configurable: true,
@@ -31,10 +38,7 @@ function recordSubscriber() {
     set(v) {
       demo = v;
       v?.session?.subscribe((s) => {
-        const t = stamp(); // first thing: the subscriber has run
-        const list = JSON.parse(sessionStorage.getItem(KEY) ?? "[]");
-        list.push({ status: s.status, epoch: s.epoch, t });
-        sessionStorage.setItem(KEY, JSON.stringify(list));
+        seen.push({ status: s.status, epoch: s.epoch, t: performance.timeOrigin + performance.now() });
       });
     },
   });
@@ -48,10 +52,10 @@ function quantile(xs, q) {
 }
 
 /** Lockstep: N demo tabs, TRIALS logouts (and the logins between them). */
-async function benchLockstep(browser, demo) {
+async function benchLockstep(browser, demo, pages) {
   const context = await browser.newContext();
   await context.addInitScript(recordSubscriber);
-  const urls = Array.from({ length: TABS }, (_, i) => `${demo.appOrigin}/${i % 4 === 3 ? "app2" : "app1"}/?tab=${i}`);
+  const urls = Array.from({ length: TABS }, (_, i) => `${demo.appOrigin}/${pages === "bench" ? "bench.html" : i % 4 === 3 ? "app2/" : "app1/"}?tab=${i}`);
   const first = await context.newPage();
   await first.goto(urls[0]);
   const isReady = (p) => p.evaluate(() => !!navigator.serviceWorker.controller && !!window.demo?.session);
@@ -68,7 +72,9 @@ async function benchLockstep(browser, demo) {
       return s && navigator.serviceWorker.controller ? { status: s.status, epoch: s.epoch, path: location.pathname } : null;
     }).catch(() => null)));
     return states.every((s) => s && want(s)) && states;
-  }, { message: "tabs settled", ...WAIT });
+    // Polling 20 tabs every 20 ms loaded the 2-core machine enough to delay the very delivery
+    // being measured; the timestamps are taken in the pages, so a slower poll costs nothing.
+  }, { message: "tabs settled", interval: 250, ...WAIT });
   await settled(() => true);
 
   const samples = { logout: [], login: [] };
@@ -95,7 +101,7 @@ async function benchLockstep(browser, demo) {
     const want = kind === "logout" ? "logged-out" : "logged-in";
     await settled((s) => s.status === want && s.epoch === next && (s.path === "/login") === (kind === "logout"));
     const seen = await Promise.all(tabs.map((p) => p.evaluate((e) =>
-      JSON.parse(sessionStorage.getItem("bench:seen") ?? "[]").find((r) => r.epoch === e)?.t ?? null, next)));
+      JSON.parse(sessionStorage.getItem("bench:seen") ?? "[]").concat(window.__benchSeen ?? []).find((r) => r.epoch === e)?.t ?? null, next)));
     if (seen.some((t) => t == null)) throw new Error(`trial ${trial}: a subscriber never ran for epoch ${next}`);
     const lat = seen.map((t) => t - t0);
     if (process.env.BENCH_VERBOSE) console.log(kind, lat.map((x) => x.toFixed(0)).sort((a, b) => a - b).join(" "));
@@ -162,12 +168,18 @@ async function main() {
   const { browser, close } = await launchBrowser();
   try {
     const started = now();
-    const lockstep = await benchLockstep(browser, demo);
+    // Client-only pages (demo/static/bench.html) like the baselines' blank pages; then the demo
+    // app, whose pages re-render on every change: on 2 cores that rendering in 20 visible tabs
+    // delays the delivery to the later tabs.
+    const lockstep = await benchLockstep(browser, demo, "bench");
+    const app = await benchLockstep(browser, demo, "app");
     const storage = await benchBaseline(browser, demo, "storage");
     const poll = await benchBaseline(browser, demo, "poll");
     const rows = [
       ["Lockstep logout", lockstep.worst.logout, lockstep.samples.logout],
       ["Lockstep login*", lockstep.worst.login, lockstep.samples.login],
+      ["  demo app logout", app.worst.logout, app.samples.logout],
+      ["  demo app login*", app.worst.login, app.samples.login],
       ["storage event", storage.worst, storage.samples],
       ["localStorage 1 s poll", poll.worst, poll.samples],
     ];
@@ -178,6 +190,7 @@ async function main() {
     }
     const ratio = quantile(poll.worst, 0.99) / quantile(lockstep.worst.logout, 0.99);
     console.log(`\nall = per trial, until the last tab saw it; tab = every (tab, trial) sample.`);
+    console.log(`Lockstep rows: pages that run only the client (/bench.html); "demo app": the demo's app pages.`);
     console.log(`* login is timed from the page's fetch('/api/login'), so it includes the login round trip.`);
     console.log(`SPEC target: logout seen by all ${TABS} tabs, p99 <= 20 ms -> ${quantile(lockstep.worst.logout, 0.99) <= 20 ? "met" : "NOT met"}; `
       + `1 s poll p99 / Lockstep p99 = ${ratio.toFixed(0)}x (target >= 50x). Run time ${((now() - started) / 1000).toFixed(0)} s.`);
@@ -185,6 +198,7 @@ async function main() {
     const q = (xs) => ({ p50: +quantile(xs, 0.5).toFixed(1), p99: +quantile(xs, 0.99).toFixed(1), max: +Math.max(...xs).toFixed(1) });
     console.log(JSON.stringify({
       tabs: TABS, trials: TRIALS, logout: q(lockstep.worst.logout), login: q(lockstep.worst.login),
+      appLogout: q(app.worst.logout), appLogin: q(app.worst.login),
       storageEvent: q(storage.worst), poll1s: q(poll.worst), pollOverLockstepP99: +ratio.toFixed(1),
     }));
   } finally {

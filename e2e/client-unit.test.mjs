@@ -251,17 +251,31 @@ test("worker mode: hello, trust, epochs, navigate order, hints, timeouts, idle t
   log.length = 0;
   fromWorker(state({ epoch: 4, status: "logged-out", reason: "logout", user: null, idleDeadline: null },
     { navigate: "/login?returnTo=%2Fapp1%2Fpage" }));
-  assert.deepEqual(log, ["sub logged-out 4", "replace /login?returnTo=%2Fapp1%2Fpage"], "subscribers before navigation");
+  assert.deepEqual(log, ["sub logged-out 4"], "subscribers first, at once");
+  for (let i = 0; i < 100 && log.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(log, ["sub logged-out 4", "replace /login?returnTo=%2Fapp1%2Fpage"], "then the navigation, once");
 
   // Channel hints: untrusted, only trigger one get-state at a time.
   sent.length = 0;
   behave = { "get-state": () => state({ epoch: 4, status: "logged-in" }) };
   const forger = new BroadcastChannel("lockstep");
   for (let i = 5; i < 8; i++) forger.postMessage(state({ epoch: i }));
-  await new Promise((r) => setTimeout(r, 60));
+  const until = async (cond) => { for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5)); };
+  await until(() => s.state.status === "logged-in");
   assert.deepEqual(sent, ["get-state"]);
   assert.equal(s.state.status, "logged-in", "the worker's answer set the state");
   assert.equal(s.state.epoch, 4, "not the hint's epoch");
+
+  // A hint that the worker's own message confirms within the grace period costs no round trip.
+  sent.length = 0;
+  const news = state({ epoch: 4, status: "logged-in", user: { name: "grace" } });
+  const heard = new Promise((r) => { const ch = new BroadcastChannel("lockstep"); ch.onmessage = () => { ch.close(); r(); }; });
+  forger.postMessage(news);
+  await heard; // the client's channel got it too (same process, same order)
+  fromWorker(news);
+  assert.equal(s.state.user.name, "grace");
+  await new Promise((r) => setTimeout(r, 120)); // past the grace period: nothing may be sent
+  assert.deepEqual(sent, [], "no get-state after the direct message matched the hint");
   forger.close();
 
   // Timeouts and worker errors are typed.

@@ -13,6 +13,8 @@ const ACTIVITY_EVENTS = ["pointerdown", "keydown", "wheel", "touchstart"];
 const INSTALL_TIMEOUT_MS = 15000; // first install fetches config + wasm: allow more than a request
 const RELOAD_KEY = "lockstep:reload";
 const MAX_TIMER_MS = 2 ** 31 - 1; // larger setTimeout delays fire at once
+const NAVIGATE_PAUSE_MS = 50; // see #apply
+const HINT_GRACE_MS = 50; // a channel hint waits this long for the worker's direct message
 
 /** A typed failure: `code` is one of the codes listed in the .d.ts. */
 export class LockstepError extends Error {
@@ -151,7 +153,7 @@ class Session {
   #state; #rawKey = null; #idle = null; #debug = false; #wakeAt = null;
   #subs = new Set(); #warnSubs = new Set(); #warning = null;
   #warnTimer = 0; #tickTimer = 0; #lastTick = -Infinity; #lastActivity = -Infinity;
-  #pendingGet = null; #fallbackAnswered = null;
+  #pendingGet = null; #fallbackAnswered = null; #hintTimer = 0;
   #leavingTo = null;
 
   constructor(mode, timeoutMs) {
@@ -252,8 +254,14 @@ class Session {
    */
   #onHint(data) {
     const m = decodeWorkerMessage(data);
-    if (m?.type !== "state" || JSON.stringify(m.state) === this.#rawKey) return;
-    this.#refresh();
+    if (m?.type !== "state") return;
+    const key = JSON.stringify(m.state);
+    if (key === this.#rawKey) return;
+    // The worker posts to every tab directly as well, and the two may arrive in either order:
+    // give the direct message a moment before asking, so a broadcast does not cost one extra
+    // round trip per tab (20 tabs asking at once slowed everyone's delivery).
+    clearTimeout(this.#hintTimer);
+    this.#hintTimer = setTimeout(() => { if (this.#rawKey !== key) this.#refresh(); }, HINT_GRACE_MS);
   }
 
   #refresh() {
@@ -291,9 +299,13 @@ class Session {
     if (changed || go != null) this.#notify();
     this.#arm();
     // The reply and the broadcast may both carry it: leave once, not twice.
+    // The page leaves a moment later: loading a page is heavy, and 20 tabs starting to load
+    // at once delayed the delivery of the news to the tabs still waiting for it (on 2 cores,
+    // "seen by all 20 tabs" fell from p50 73 ms to 25 ms with the pause). The worker already
+    // blocks this session's API requests, so nothing leaks in between.
     if (go != null && go !== this.#leavingTo) {
       this.#leavingTo = go;
-      location.replace(go);
+      setTimeout(() => location.replace(go), NAVIGATE_PAUSE_MS);
     }
   }
 
