@@ -421,8 +421,12 @@ async function benchAnatomy(env) {
         for (const [name, t] of body.marks) row[name] = body.origin + t - r.start;
       } else {
         const needle = k === "lockstep" ? "lockstep-sw.js" : "minimal-sw.js";
-        const w = await swEval(needle, () => ({ origin: performance.timeOrigin, res: performance.getEntriesByType("resource").map((e) => ({ name: e.name, startTime: e.startTime, responseEnd: e.responseEnd, transferSize: e.transferSize })) }));
+        const w = await swEval(needle, () => ({ origin: performance.timeOrigin,
+          marks: performance.getEntriesByType("mark").map((e) => [e.name, e.startTime]),
+          res: performance.getEntriesByType("resource").map((e) => ({ name: e.name, startTime: e.startTime, responseEnd: e.responseEnd, transferSize: e.transferSize })) }));
         row["worker global created"] = w.origin - r.start;
+        // The bootstrap's own marks (sw/lockstep-sw.js): glue imported, instance ready, state loaded.
+        for (const [name, t] of w.marks) if (name.startsWith("lockstep:")) row[name.slice(9)] ??= w.origin + t - r.start;
         const wasm = w.res.find((e) => e.name.endsWith("lockstep_bg.wasm"));
         if (wasm) {
           row["wasm fetch start"] = w.origin + wasm.startTime - r.start;

@@ -20,7 +20,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { cdp, httpsFetch, launchBrowser, recordConsole, startDemo, waitControlled, waitFor, demoConfig, closeContext } from "./harness.mjs";
+import { cdp, httpsFetch, launchBrowser, recordConsole, startDemo, waitControlled, waitFor, demoConfig, closeContext, workerStateRoute } from "./harness.mjs";
 
 const TABS = 20;
 
@@ -210,6 +210,70 @@ test("a 401 that a refresh can cure: no end of session, each request replayed on
     throw e;
   } finally {
     await closeContext(context);
+  }
+});
+
+test("end of session: safe API requests still queued in the browser never reach the API, and a POST in flight still gets its answer", async () => {
+  // HTTP/1.1 only: at most 6 connections to the API host, so that with 6 requests parked at
+  // the server the rest wait in the browser's queue, as they do behind any busy connection.
+  const h1 = await launchBrowser({ args: ["--disable-http2"] });
+  await demo.reset();
+  await demo.setConfig(config());
+  const context = await h1.newContext();
+  try {
+    // A tab on the login page itself (no return parameter): the end of session does not move
+    // it, so its requests' answers can be read after the end.
+    const page = await context.newPage();
+    await page.goto(`${demo.appOrigin}/login`);
+    await waitControlled(page);
+    await page.waitForFunction(() => window.demo?.session?.state, null, { timeout: 30_000 });
+    assert.equal(await jsonLogin(page), 200);
+    await waitFor(async () => (await workerStateRoute(page)).body.state.status === "logged-in", { message: "logged in" });
+
+    await demo.settings({ hold401: true });
+    await demo.revokeAll();
+    const api = demo.ports.api;
+    // One POST first (it takes one connection), then 20 GETs behind it.
+    await page.evaluate((origin) => {
+      const record = (key) => (res) => { window.__answers[key] = `${res.status}${res.headers.get("lockstep-blocked") ? "*" : ""}`; };
+      const failed = (key) => () => { window.__answers[key] = "error"; };
+      window.__answers = {};
+      fetch(`${origin}/v1/echo`, { method: "POST", body: "x" }).then(record("post"), failed("post"));
+    }, demo.apiOrigin);
+    await waitFor(async () => (await demo.counters()).parked401 >= 1, { interval: 50, message: "the POST parked" });
+    await page.evaluate((origin) => {
+      const record = (key) => (res) => { window.__answers[key] = `${res.status}${res.headers.get("lockstep-blocked") ? "*" : ""}`; };
+      const failed = (key) => () => { window.__answers[key] = "error"; };
+      for (let i = 0; i < 20; i++) fetch(`${origin}/v1/items?q=${i}`).then(record(i), failed(i));
+    }, demo.apiOrigin);
+    // Six connections, six parked 401s: the POST and five GETs; fifteen GETs are queued.
+    await waitFor(async () => (await demo.counters()).parked401 >= 6, { interval: 50, message: "6 parked 401s" });
+    const before = await demo.counters();
+    const gets = (c) => c.requests[`${api} GET /v1/items`] ?? 0;
+    assert.equal(gets(before), 5, "five GETs reached the server, the rest wait in the browser");
+
+    // The session ends here (the user logs out in this tab); the parked 401s are still held.
+    await page.evaluate(() => window.demo.session.logout());
+    await waitFor(async () => (await page.evaluate(() => Object.keys(window.__answers).length)) >= 20,
+      { message: "the 20 GETs answered" });
+    const answers = await page.evaluate(() => window.__answers);
+    for (let i = 0; i < 20; i++) assert.equal(answers[i], "401*", `GET ${i}: answered as blocked at once (${JSON.stringify(answers)})`);
+    assert.equal(answers.post, undefined, "the POST is still waiting for the server's answer");
+
+    // Released: the POST gets the server's own answer, and no queued GET ever went out.
+    await hook("POST", "/__test/release-401");
+    await waitFor(async () => (await page.evaluate(() => window.__answers.post)) !== undefined, { message: "the POST answered" });
+    assert.equal(await page.evaluate(() => window.__answers.post), "401", "the server's 401, not a local one");
+    await waitFor(async () => (await demo.counters()).logout >= 1, { message: "the logout call" });
+    await demo.settings({ hold401: false });
+    // A request started after this one would have queued behind the released connections.
+    assert.equal(await page.evaluate(async (o) => (await fetch(`${o}/v1/me`)).headers.get("lockstep-blocked"), demo.apiOrigin), "1");
+    const after = await demo.counters();
+    assert.equal(gets(after), 5, `no queued GET reached the API after the end (before ${gets(before)}, after ${gets(after)})`);
+    assert.equal(after.requests[`${api} POST /v1/echo`], 1);
+  } finally {
+    await closeContext(context);
+    await h1.close();
   }
 });
 

@@ -122,6 +122,10 @@ pub enum Effect {
     },
     /// A refresh settled (or the session ended): requests waiting on it admit again.
     RefreshSettled,
+    /// The session ended: cancel the API requests of the ended session that are still in
+    /// flight and that [`Engine::cancels_on_end`] allows, and answer them as blocked. Those
+    /// still queued in the browser never reach the API with the dead token.
+    CancelRequests,
 }
 
 #[derive(Clone, Debug)]
@@ -353,6 +357,11 @@ impl Engine {
         self.generation += 1;
         self.idle_deadline = None;
         self.refresh_since = None;
+        // Tabs first: the news is what every tab waits for; the rest runs right after.
+        self.effects.push_back(Effect::Broadcast);
+        self.effects.push_back(Effect::CancelRequests);
+        self.effects.push_back(Effect::Persist);
+        self.effects.push_back(Effect::RefreshSettled);
         if call_logout && reason != Reason::Elsewhere {
             if self.config.logout.is_some() {
                 // An earlier end's call may still be owed (server down): it is kept, not replaced.
@@ -366,9 +375,6 @@ impl Engine {
         if reason != Reason::Elsewhere {
             self.mark_cross_site_ended();
         }
-        self.effects.push_back(Effect::Persist);
-        self.effects.push_back(Effect::Broadcast);
-        self.effects.push_back(Effect::RefreshSettled);
     }
 
     fn retry_logout(&mut self, now: u64) {

@@ -78,6 +78,13 @@ pub enum TokenVerdict {
 }
 
 impl Engine {
+    /// True when an API request with this method, still in flight when its session ends, is
+    /// cancelled ([`Effect::CancelRequests`]) and answered as blocked: only safe methods. A
+    /// POST may already have been acted on by the server, so it runs to its answer.
+    pub fn cancels_on_end(&self, method: &str) -> bool {
+        matches!(method, "GET" | "HEAD" | "OPTIONS")
+    }
+
     /// Classifies a request by URL and method. Pure; cheap enough for every fetch event.
     pub fn route(&self, url: &str, method: &str) -> Route {
         let Ok(u) = parse_url(url) else { return Route::Other };

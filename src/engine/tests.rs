@@ -139,6 +139,37 @@ fn epoch_bumps_on_login_and_on_every_end() {
 }
 
 #[test]
+fn every_end_tells_the_tabs_first_and_cancels_the_safe_requests_in_flight() {
+    for (name, end) in [("logout", 0), ("unauthorized", 1), ("idle", 2)] {
+        let mut e = logged_in();
+        drain(&mut e);
+        match end {
+            0 => drop(send(&mut e, T0, "logout")),
+            1 => drop(e.handle_api_response(T0, e.generation, 401, true)),
+            _ => e.handle_tick(T0 + IDLE_MS),
+        }
+        let effects = drain(&mut e);
+        // (A Persist of the newly seen tab may come before: not part of the end.)
+        let first = effects.iter().position(|f| *f == Effect::Broadcast).expect("a broadcast");
+        assert_eq!(effects[first..first + 4], [Effect::Broadcast, Effect::CancelRequests, Effect::Persist, Effect::RefreshSettled], "{name}: {effects:?}");
+        assert_eq!(effects.iter().filter(|f| **f == Effect::CancelRequests).count(), 1, "{name}");
+        assert_eq!(logouts(&effects).len(), 1, "{name}: the logout call still goes, after");
+    }
+    // A login or a refresh cancels nothing.
+    let mut e = engine();
+    log_in(&mut e, T0, LOGIN_BODY);
+    assert!(!drain(&mut e).contains(&Effect::CancelRequests));
+    let e = logged_in();
+    for m in ["GET", "HEAD", "OPTIONS"] {
+        assert!(e.cancels_on_end(m), "{m}");
+    }
+    // The server may already have acted on these: they run to their answer.
+    for m in ["POST", "PUT", "PATCH", "DELETE", "get", "CONNECT"] {
+        assert!(!e.cancels_on_end(m), "{m}");
+    }
+}
+
+#[test]
 fn epoch_never_goes_back_across_restore() {
     let mut e = logged_in();
     send(&mut e, T0, "logout");

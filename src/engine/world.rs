@@ -444,6 +444,8 @@ impl World {
                 self.cookie = Some(value);
             }
             Effect::RefreshSettled => self.settled = true,
+            // The world answers each API call at once: nothing is in flight to cancel.
+            Effect::CancelRequests => {}
         }
     }
 

@@ -1,10 +1,12 @@
 //! Fetch events the engine claimed: API calls (bearer, wait, block, replay), token
 //! endpoints (tokens taken out), the logout endpoint, and the diagnostics route.
 
+use std::cell::{Cell, RefCell};
+
 use js_sys::{ArrayBuffer, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Headers, Request, RequestInit, RequestMode, Response, ResponseInit};
+use web_sys::{AbortController, Headers, Request, RequestInit, RequestMode, Response, ResponseInit};
 
 use super::{js, run_effects, waiters, with_engine};
 use crate::engine::{Admission, Route, TokenVerdict, Verdict, REFRESH_WAIT_MS};
@@ -57,8 +59,40 @@ fn blocked() -> Result<Response, JsValue> {
     json_response(401, r#"{"error":"lockstep_blocked","message":"the session has ended; log in again"}"#, true)
 }
 
+thread_local! {
+    /// API requests waiting for their response headers that the end of their session cancels.
+    static CANCELLABLE: RefCell<Vec<(u32, AbortController)>> = const { RefCell::new(Vec::new()) };
+    static NEXT_ID: Cell<u32> = const { Cell::new(0) };
+}
+
+/// `Effect::CancelRequests`: aborts every cancellable API request still waiting for its
+/// response headers; each is then answered as blocked.
+pub fn cancel_all() {
+    for (_, c) in CANCELLABLE.with(|l| core::mem::take(&mut *l.borrow_mut())) {
+        c.abort();
+    }
+}
+
+/// Sends `request`, cancellable by [`cancel_all`] until its response headers arrive.
+/// `Ok(None)`: it was cancelled.
+async fn cancellable(request: &Request, init: &RequestInit) -> Result<Option<Response>, JsValue> {
+    let controller = AbortController::new()?;
+    // Still follows the page's own abort, where the browser can combine signals.
+    let both = js_sys::Array::of2(&request.signal(), &controller.signal());
+    let signal = js::call(&js::get(&js_sys::global(), "AbortSignal"), "any", &[both.into()]).map_or_else(|_| controller.signal(), JsCast::unchecked_into);
+    init.set_signal(Some(&signal));
+    let id = NEXT_ID.with(|n| n.replace(n.get().wrapping_add(1)));
+    CANCELLABLE.with(|l| l.borrow_mut().push((id, controller.clone())));
+    let result = network(&Request::new_with_request_and_init(request, init)?).await;
+    CANCELLABLE.with(|l| l.borrow_mut().retain(|(i, _)| *i != id));
+    match result {
+        Err(_) if controller.signal().aborted() => Ok(None),
+        r => r.map(Some),
+    }
+}
+
 /// A copy of `request` with the bearer, and the body read once so it can be replayed.
-fn with_bearer(request: &Request, body: &Option<ArrayBuffer>, token: &str) -> Result<Request, JsValue> {
+fn with_bearer(request: &Request, body: &Option<ArrayBuffer>, token: &str) -> Result<RequestInit, JsValue> {
     let headers = Headers::new_with_headers(&request.headers())?;
     let mut bearer = String::with_capacity(token.len() + 7);
     bearer.push_str("Bearer ");
@@ -69,7 +103,7 @@ fn with_bearer(request: &Request, body: &Option<ArrayBuffer>, token: &str) -> Re
     if let Some(b) = body {
         init.set_body(b);
     }
-    Request::new_with_request_and_init(request, &init)
+    Ok(init)
 }
 
 /// Waits until a refresh settles, at most [`REFRESH_WAIT_MS`]; false when the wait ran out.
@@ -84,6 +118,7 @@ async fn api(request: &Request, is_logout: bool) -> Result<Response, JsValue> {
     let navigate = request.mode() == RequestMode::Navigate;
     let has_authorization = request.headers().has("authorization").unwrap_or(false);
     let method = request.method();
+    let cancels = !is_logout && with_engine(|e| e.cancels_on_end(&method)).unwrap_or(false);
     let body = if method == "GET" || method == "HEAD" { None } else { Some(js::wait(request.clone()?.array_buffer()?).await?.dyn_into::<ArrayBuffer>()?) };
     let mut replayed = false;
     let mut replay_with: Option<(String, u64)> = None;
@@ -104,8 +139,15 @@ async fn api(request: &Request, is_logout: bool) -> Result<Response, JsValue> {
                 Admission::Attach { token, generation } => (token, generation),
             },
         };
-        let outgoing = with_bearer(request, &body, &token)?;
-        let response = network(&outgoing).await?;
+        let init = with_bearer(request, &body, &token)?;
+        let response = if cancels {
+            match cancellable(request, &init).await? {
+                Some(r) => r,
+                None => return blocked(),
+            }
+        } else {
+            network(&Request::new_with_request_and_init(request, &init)?).await?
+        };
         let status = response.status();
         if is_logout {
             if status < 500 {

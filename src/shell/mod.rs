@@ -267,6 +267,7 @@ async fn drain() {
                 }
             }
             Effect::RefreshSettled => waiters::wake_all(),
+            Effect::CancelRequests => fetch::cancel_all(),
             Effect::Refresh { url, body, content_type, epoch } => background(Box::pin(async move {
                 let outcome = post(&url, "POST", Some(&body), Some(content_type), None).await;
                 match outcome {
