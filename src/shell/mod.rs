@@ -186,7 +186,9 @@ pub fn handle_message(data: JsValue, client_id: String, client_url: String, port
         Some(r) => r,
         None => {
             let why = LOAD_ERROR.with(|e| e.borrow().clone()).unwrap_or_else(|| "the worker has not loaded".into());
-            let code = if why.contains("config") { ErrorCode::BadConfig } else { ErrorCode::NotReady };
+            // A byte search: `str::contains(&str)` drags in core's panicking char stepping and its
+            // Unicode tables (≈ 5 KB of the wasm).
+            let code = if why.as_bytes().windows(6).any(|w| w == b"config") { ErrorCode::BadConfig } else { ErrorCode::NotReady };
             encode_error(code, &why)
         }
     };
