@@ -23,8 +23,8 @@ pub async fn load(url: &str, fresh: bool) -> Result<String, JsValue> {
             return text(&resp).await;
         }
     }
-    let init = web_sys::RequestInit::new();
-    init.set_cache(web_sys::RequestCache::NoStore);
+    let init: web_sys::RequestInit = js::object();
+    js::set(&init, "cache", &JsValue::from_str("no-store"));
     let resp: Response = js::wait(js::scope()?.fetch_with_str_and_init(url, &init)).await?.dyn_into()?;
     if !resp.ok() {
         let mut m = String::from("lockstep.config.json: HTTP ");

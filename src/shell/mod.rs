@@ -301,10 +301,10 @@ async fn post(url: &str, method: &str, body: Option<&str>, content_type: Option<
     if let Some(t) = bearer {
         headers.set("authorization", &(String::from("Bearer ") + t))?;
     }
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
+    let init: web_sys::RequestInit = js::object();
+    js::set(&init, "method", &JsValue::from_str(method));
     init.set_headers(&headers);
-    init.set_credentials(web_sys::RequestCredentials::Include);
+    js::set(&init, "credentials", &JsValue::from_str("include"));
     if let Some(b) = body {
         init.set_body(&JsValue::from_str(b));
     }
