@@ -35,21 +35,30 @@ impl InputError {
     }
 }
 
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.input {
+impl InputError {
+    /// The readable message, as [`Display`](fmt::Display) writes it. The shipped code calls
+    /// this rather than `to_string()`, which would bring the formatting machinery along.
+    pub fn text(&self) -> String {
+        let mut s = String::from(match self.input {
             Input::Config => "lockstep.config.json",
             Input::Message => "message",
             Input::TokenResponse => "token response",
             Input::Cookie => "session cookie",
             Input::Persisted => "persisted state",
-        })?;
+        });
         if !self.field.is_empty() {
-            f.write_str(": field `")?;
-            f.write_str(&self.field)?;
-            f.write_str("`")?;
+            s.push_str(": field `");
+            s.push_str(&self.field);
+            s.push('`');
         }
-        f.write_str(": ")?;
-        f.write_str(&self.message)
+        s.push_str(": ");
+        s.push_str(&self.message);
+        s
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text())
     }
 }

@@ -49,16 +49,24 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// The serialised origin, as [`Display`](fmt::Display) writes it (without the
+    /// formatting machinery, for the shipped code).
+    pub fn text(&self) -> String {
+        let mut s = String::from(self.scheme.as_str());
+        s.push_str("://");
+        s.push_str(&self.host);
+        if self.port != self.scheme.default_port() {
+            s.push(':');
+            s.push_str(&crate::encode::u64_text(u64::from(self.port)));
+        }
+        s
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.scheme.as_str())?;
-        f.write_str("://")?;
-        f.write_str(&self.host)?;
-        if self.port != self.scheme.default_port() {
-            f.write_str(":")?;
-            f.write_str(&crate::encode::u64_text(u64::from(self.port)))?;
-        }
-        Ok(())
+        f.write_str(&self.text())
     }
 }
 
@@ -86,7 +94,7 @@ impl Url {
 
     /// The URL serialised again, without fragment.
     pub fn href(&self) -> String {
-        let mut s = self.origin.to_string();
+        let mut s = self.origin.text();
         s.push_str(&self.path);
         s.push_str(&self.query);
         s
@@ -182,7 +190,7 @@ pub fn parse_origin(input: &str) -> Result<Origin, UrlError> {
 /// taken on `base`'s origin. Scheme-relative (`//x`) and relative paths are refused.
 pub fn resolve(base: &Origin, input: &str) -> Result<Url, UrlError> {
     if input.starts_with('/') && !input.starts_with("//") {
-        let mut s = base.to_string();
+        let mut s = base.text();
         s.push_str(input);
         parse_url(&s)
     } else {

@@ -54,7 +54,7 @@ fn is_login_page(config: &Config, url: &Url) -> bool {
 }
 
 fn absolute(config: &Config, path_and_query: &str) -> String {
-    let mut s = config.origin.to_string();
+    let mut s = config.origin.text();
     s.push_str(path_and_query);
     s
 }

@@ -80,7 +80,7 @@ impl Engine {
                 None => return,
             },
         };
-        let value = format!("live.{id}");
+        let value = String::from("live.") + &id;
         self.seen_marker = Some(Marker::Live(id.clone()));
         self.marker = Some(id);
         self.effects.push_back(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value });
@@ -91,7 +91,7 @@ impl Engine {
         let Some(cs) = &self.config.cross_site else { return };
         let Some(id) = self.marker.take() else { return };
         self.seen_marker = Some(Marker::Ended(id.clone()));
-        self.effects.push_back(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value: format!("ended.{id}") });
+        self.effects.push_back(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value: String::from("ended.") + &id });
     }
 }
 

@@ -278,7 +278,7 @@ impl Engine {
     pub fn handle_message(&mut self, now: u64, client_id: &str, client_url: &str, json: &str) -> String {
         let message = match protocol::decode(json) {
             Ok(m) => m,
-            Err(e) => return protocol::encode_error(ErrorCode::BadMessage, &e.to_string()),
+            Err(e) => return protocol::encode_error(ErrorCode::BadMessage, &e.text()),
         };
         self.check_deadlines(now);
         // Only the client library speaks this protocol: whatever it sent, the tab navigates

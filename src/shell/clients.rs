@@ -3,15 +3,15 @@
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{BroadcastChannel, Client, ClientQueryOptions, ClientType, WindowClient};
+use web_sys::{BroadcastChannel, Client, ClientQueryOptions, WindowClient};
 
 use super::{js, with_engine};
 
 /// Sends each tab its state message; navigates the tabs that do not run the client.
 pub async fn broadcast() -> Result<(), JsValue> {
-    let opts = ClientQueryOptions::new();
-    opts.set_include_uncontrolled(true);
-    opts.set_type(ClientType::Window);
+    let opts: ClientQueryOptions = js::object();
+    js::set(&opts, "includeUncontrolled", &JsValue::TRUE);
+    js::set(&opts, "type", &JsValue::from_str("window"));
     let list = js::wait(js::scope()?.clients().match_all_with_options(&opts)).await?;
     let now = js::now();
     let mut to_navigate = Vec::new();

@@ -23,11 +23,15 @@ pub async fn load(url: &str, fresh: bool) -> Result<String, JsValue> {
             return text(&resp).await;
         }
     }
-    let init = web_sys::RequestInit::new();
-    init.set_cache(web_sys::RequestCache::NoStore);
+    let init: web_sys::RequestInit = js::object();
+    js::set(&init, "cache", &JsValue::from_str("no-store"));
     let resp: Response = js::wait(js::scope()?.fetch_with_str_and_init(url, &init)).await?.dyn_into()?;
     if !resp.ok() {
-        return Err(JsValue::from_str(&format!("lockstep.config.json: HTTP {} from {url}", resp.status())));
+        let mut m = String::from("lockstep.config.json: HTTP ");
+        m.push_str(&crate::encode::u64_text(resp.status().into()));
+        m.push_str(" from ");
+        m.push_str(url);
+        return Err(JsValue::from_str(&m));
     }
     let body = text(&resp.clone()?).await?;
     js::wait(cache.put_with_str(url, &resp)).await?;

@@ -30,7 +30,7 @@ pub async fn write(name: &str, domain: &str, value: &str) -> Result<(), JsValue>
     let Some(s) = store() else { return Ok(()) };
     let opts = js_sys::Object::new();
     for (k, v) in [("name", JsValue::from_str(name)), ("value", JsValue::from_str(value)), ("domain", JsValue::from_str(domain)), ("path", JsValue::from_str("/")), ("sameSite", JsValue::from_str("lax")), ("expires", JsValue::from_f64(js_sys::Date::now() + 30.0 * 86_400_000.0))] {
-        js_sys::Reflect::set(&opts, &JsValue::from_str(k), &v)?;
+        js::set(&opts, k, &v);
     }
     js::wait(js::call(&s, "set", &[opts.into()])?.into()).await?;
     Ok(())
@@ -44,8 +44,8 @@ pub async fn subscribe(name: &str, url: &str) -> Result<(), JsValue> {
         return Ok(());
     }
     let sub = js_sys::Object::new();
-    js_sys::Reflect::set(&sub, &JsValue::from_str("name"), &JsValue::from_str(name))?;
-    js_sys::Reflect::set(&sub, &JsValue::from_str("url"), &JsValue::from_str(url))?;
+    js::set(&sub, "name", &JsValue::from_str(name));
+    js::set(&sub, "url", &JsValue::from_str(url));
     let list = js_sys::Array::of1(&sub);
     js::wait(js::call(&cookies, "subscribe", &[list.into()])?.into()).await?;
     Ok(())

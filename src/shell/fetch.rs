@@ -49,7 +49,7 @@ fn state_response() -> Result<Response, JsValue> {
     if body.ends_with('}') {
         body.pop();
         body.push_str(",\"memoryBytes\":");
-        body.push_str(&js::memory_bytes().to_string());
+        body.push_str(&crate::encode::u64_text(js::memory_bytes()));
         body.push('}');
     }
     json_response(200, &body, false)
@@ -189,7 +189,7 @@ async fn token(request: &Request, index: usize) -> Result<Response, JsValue> {
     let Some(text) = js::bounded_string(&js::wait(response.clone()?.text()?).await?, crate::token::MAX_RESPONSE_BYTES) else {
         // Refused before the copy into wasm memory (which never shrinks); the state is kept.
         let e = crate::error::InputError::new(crate::error::Input::TokenResponse, "", "larger than 256 KiB");
-        let body = crate::json::ObjectWriter::new().string("error", Some("lockstep_bad_token_response")).string("message", Some(&e.to_string())).finish();
+        let body = crate::json::ObjectWriter::new().string("error", Some("lockstep_bad_token_response")).string("message", Some(&e.text())).finish();
         return json_response(502, &body, false);
     };
     if let Some(r) = super::with_engine_mut(|e| e.seed_marker(js::random8())) {
@@ -209,7 +209,7 @@ async fn token(request: &Request, index: usize) -> Result<Response, JsValue> {
             Response::new_with_opt_str_and_init(Some(&body), &init)
         }
         TokenVerdict::Refuse(e) => {
-            let body = crate::json::ObjectWriter::new().string("error", Some("lockstep_bad_token_response")).string("message", Some(&e.to_string())).finish();
+            let body = crate::json::ObjectWriter::new().string("error", Some("lockstep_bad_token_response")).string("message", Some(&e.text())).finish();
             json_response(502, &body, false)
         }
     }

@@ -19,7 +19,7 @@ pub fn export_session() -> Option<String> {
 pub fn import_session(json: &str) -> Result<(), JsValue> {
     match with_engine(|e| e.take_handover(js::now(), json)) {
         Some(Ok(())) => Ok(()),
-        Some(Err(e)) => Err(JsValue::from_str(&e.to_string())),
+        Some(Err(e)) => Err(JsValue::from_str(&e.text())),
         None => Err(JsValue::from_str("lockstep: the worker has not loaded")),
     }
 }

@@ -37,6 +37,24 @@ pub fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `Reflect.set(obj, key, value)`: one import for every property the shell sets (each
+    /// web-sys dictionary setter is an import and a function of the glue of its own).
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn reflect_set(obj: &JsValue, key: &str, value: &JsValue) -> bool;
+}
+
+/// Sets `obj[key] = value` (`obj` is an object the shell made or got from the platform).
+pub fn set(obj: &JsValue, key: &str, value: &JsValue) {
+    reflect_set(obj, key, value);
+}
+
+/// A new plain object, viewed as the web-sys dictionary `T` the shell fills with [`set`].
+pub fn object<T: JsCast>() -> T {
+    js_sys::Object::new().unchecked_into()
+}
+
 /// Calls `obj[key](args…)` and returns the result.
 pub fn call(obj: &JsValue, key: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
     let f: js_sys::Function = get(obj, key).dyn_into().map_err(|_| JsValue::from_str("lockstep: missing method"))?;

@@ -82,18 +82,18 @@ fn promise(job: Job) -> Promise {
 
 async fn load(config_url: &str, fresh: bool) -> Result<(), JsValue> {
     let scope = js::scope()?;
-    let here = parse_url(&scope.location().href()).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let here = parse_url(&scope.location().href()).map_err(|e| JsValue::from_str(e.message()))?;
     let config_url = crate::origin::resolve(&here.origin, config_url).map_err(|_| JsValue::from_str("lockstep: ?config= must be a path on the worker's origin"))?;
     if config_url.origin != here.origin {
         return Err(JsValue::from_str("lockstep: ?config= must be a path on the worker's origin"));
     }
     let text = config_cache::load(&config_url.href(), fresh).await?;
-    let config = Config::parse(&text, &here.origin).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let config = Config::parse(&text, &here.origin).map_err(|e| JsValue::from_str(&e.text()))?;
     let scope_path = parse_url(&scope.registration().scope()).map(|u| u.path).unwrap_or_else(|_| "/".into());
     let mut engine = Engine::new(config, &scope_path);
     let persisted = store::load().await.unwrap_or(None);
     if let Err(e) = engine.restore(js::now(), persisted.as_deref()) {
-        js::debug(true, &e.to_string());
+        js::debug(true, &e.text());
     }
     engine.seed_marker(js::random8());
     let cross_site = engine.config().cross_site.clone();
@@ -107,7 +107,7 @@ async fn load(config_url: &str, fresh: bool) -> Result<(), JsValue> {
 async fn sync_cookie(name: &str) {
     if let Ok(value) = cookies::read(name).await {
         if let Some(Err(e)) = with_engine(|e| e.handle_cookie(js::now(), value.as_deref())) {
-            js::debug(true, &e.to_string());
+            js::debug(true, &e.text());
         }
     }
 }
@@ -176,7 +176,7 @@ pub fn handle_message(data: JsValue, client_id: String, client_url: String, port
     // Bounded before the copy into wasm memory: a page may post megabytes.
     let text = if data.is_string() { data } else { js_sys::JSON::stringify(&data).map(JsValue::from).unwrap_or(JsValue::UNDEFINED) };
     let max = crate::protocol::MAX_MESSAGE_BYTES;
-    let too_large = || encode_error(ErrorCode::BadMessage, &crate::error::InputError::new(crate::error::Input::Message, "", "larger than 4096 bytes").to_string());
+    let too_large = || encode_error(ErrorCode::BadMessage, &crate::error::InputError::new(crate::error::Input::Message, "", "larger than 4096 bytes").text());
     let json = js::bounded_string(&text, max).or_else(|| (!text.is_string()).then(String::new));
     let reply = match json.map(|json| with_engine(|e| e.handle_message(js::now(), &client_id, &client_url, &json))) {
         None => Some(too_large()),
@@ -186,7 +186,9 @@ pub fn handle_message(data: JsValue, client_id: String, client_url: String, port
         Some(r) => r,
         None => {
             let why = LOAD_ERROR.with(|e| e.borrow().clone()).unwrap_or_else(|| "the worker has not loaded".into());
-            let code = if why.contains("config") { ErrorCode::BadConfig } else { ErrorCode::NotReady };
+            // A byte search: `str::contains(&str)` drags in core's panicking char stepping and its
+            // Unicode tables (≈ 5 KB of the wasm).
+            let code = if why.as_bytes().windows(6).any(|w| w == b"config") { ErrorCode::BadConfig } else { ErrorCode::NotReady };
             encode_error(code, &why)
         }
     };
@@ -298,12 +300,12 @@ async fn post(url: &str, method: &str, body: Option<&str>, content_type: Option<
         headers.set("content-type", ct)?;
     }
     if let Some(t) = bearer {
-        headers.set("authorization", &format!("Bearer {t}"))?;
+        headers.set("authorization", &(String::from("Bearer ") + t))?;
     }
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
+    let init: web_sys::RequestInit = js::object();
+    js::set(&init, "method", &JsValue::from_str(method));
     init.set_headers(&headers);
-    init.set_credentials(web_sys::RequestCredentials::Include);
+    js::set(&init, "credentials", &JsValue::from_str("include"));
     if let Some(b) = body {
         init.set_body(&JsValue::from_str(b));
     }

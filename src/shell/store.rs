@@ -21,8 +21,8 @@ fn request_promise(req: &IdbRequest) -> Promise {
         let fail = Closure::once_into_js(move || {
             let _ = reject.call1(&JsValue::NULL, &JsValue::from_str("lockstep: IndexedDB request failed"));
         });
-        req.set_onsuccess(Some(ok.unchecked_ref()));
-        req.set_onerror(Some(fail.unchecked_ref()));
+        js::set(&req, "onsuccess", &ok);
+        js::set(&req, "onerror", &fail);
     })
 }
 
@@ -39,7 +39,7 @@ async fn open() -> Result<IdbDatabase, JsValue> {
             }
         }
     });
-    req.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
+    js::set(&req, "onupgradeneeded", &upgrade);
     let db = js::wait(request_promise(&req)).await?;
     db.dyn_into::<IdbDatabase>().map_err(JsValue::from)
 }
