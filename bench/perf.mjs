@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import https from "node:https";
 import os from "node:os";
 import path from "node:path";
-import { cdp, httpsFetch, launchBrowser, ROOT, startDemo, waitControlled, waitFor } from "../e2e/harness.mjs";
+import { cdp, demoConfig, httpsFetch, launchBrowser, ROOT, startDemo, waitControlled, waitFor } from "../e2e/harness.mjs";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
@@ -174,7 +174,10 @@ async function setup() {
   await pageB.reload();
   await waitControlled(pageB);
 
-  // (c) Lockstep: the demo app page, logged in from the page.
+  // (c) Lockstep: the demo app page, logged in from the page. Tokens kept in IndexedDB, like
+  // the minimal worker's, which lives in its registration: with the default "memory" a
+  // restarted worker must refresh first (by design: the tokens lived only in its memory).
+  await demo.setConfig(demoConfig({ tokenStorage: "indexeddb" }));
   const ctxC = await browser.newContext();
   const pageC = await ctxC.newPage();
   await pageC.goto(`${demo.appOrigin}/app1/`);
@@ -930,7 +933,7 @@ async function main() {
     if (R.size.breakdown) for (const [g, b] of Object.entries(R.size.breakdown).sort((x, y) => y[1] - x[1])) log(`  wasm ${g.padEnd(18)} ${b} B`);
     if (R.size.breakdownError) log(`  breakdown error: ${R.size.breakdownError}`);
   }
-  const needBrowser = ["fetch", "cold", "nav", "profile"].some(want);
+  const needBrowser = ["fetch", "cold", "anatomy", "nav", "profile"].some(want);
   if (needBrowser) {
     const env = await setup();
     R.chromium = env.browser.browser.version();
@@ -948,7 +951,7 @@ async function main() {
         for (const [k, s] of Object.entries(R.cold.cases)) log(`  ${k.padEnd(8)} median ${f(s.median, 1)}  p99 ${f(s.p99, 1)}  n=${s.n}`);
         log(`  Lockstep/minimal median: local ${f(R.cold.ratioLocal, 2)} api ${f(R.cold.ratioApi, 2)} (target <= 1.5); failures ${R.cold.failures} ${JSON.stringify(R.cold.failureSamples)} (tab navigated away and recovered: ${R.cold.recoveries}); server saw wasm ${R.cold.wasmFetches} glue ${R.cold.glueFetches} config ${R.cold.configFetches} sw ${R.cold.swScriptFetches} in ${R.cold.lockstepStarts} starts`);
       }
-      if (want("cold")) {
+      if (want("cold") || want("anatomy")) {
         log("== 2b. cold-start anatomy (ms after the page's fetch(), medians)");
         R.anatomy = await benchAnatomy(env); (R.runs ??= {})["anatomy"] = new Date().toISOString();
         for (const [k, v] of Object.entries(R.anatomy)) log(`  ${k.padEnd(12)} ${Object.entries(v).map(([a, b]) => `${a}=${f(b, 1)}`).join("  ")}`);

@@ -41,6 +41,28 @@
   };
   // Start-up marks, read by bench/perf.mjs ("cold-start anatomy"); a few microseconds each.
   const mark = (name) => { try { performance.mark("lockstep:" + name); } catch { /* no timeline */ } };
+  // The config and the persisted state, read while the wasm loads and compiles (the shell
+  // would read them only once instantiated: one step after the other, ~10 ms of the restart
+  // window). `undefined` when not read here: the shell then reads it itself. The names are
+  // those of src/shell/config_cache.rs and src/shell/store.rs.
+  const cachedConfig = () => (self.caches
+    ? caches.open("lockstep-config").then((c) => c.match(configUrl)).then((r) => (r ? r.text() : undefined), () => undefined)
+    : Promise.resolve(undefined));
+  const persistedState = () => new Promise((resolve) => {
+    const req = self.indexedDB.open("lockstep", 1);
+    req.onupgradeneeded = () => {
+      if (!req.result.objectStoreNames.contains("state")) req.result.createObjectStore("state");
+    };
+    req.onsuccess = () => {
+      const db = req.result;
+      const done = (v) => { db.close(); resolve(v); };
+      const get = db.transaction("state").objectStore("state").get("session");
+      get.onsuccess = () => done(typeof get.result === "string" ? get.result : null);
+      get.onerror = () => done(undefined);
+    };
+    req.onerror = () => resolve(undefined);
+  }).catch(() => undefined);
+  let early = [cachedConfig(), persistedState()];
   // Started before the glue is imported, so the two loads overlap.
   let firstSource = wasmSource();
   importScripts(new URL("lockstep.js", base).href);
@@ -63,9 +85,10 @@
     startedAt = Date.now();
     failure = null;
     const source = firstSource || wasmSource();
-    firstSource = null;
-    ready = wasm({ module_or_path: source })
-      .then(() => { mark("instantiated"); return wasm.start(configUrl, false); })
+    const reads = early || [undefined, undefined];
+    firstSource = early = null;
+    ready = Promise.all([wasm({ module_or_path: source }), ...reads])
+      .then(([, config, state]) => { mark("instantiated"); return wasm.start(configUrl, false, config, state); })
       .then(() => { mark("started"); live = true; }, (e) => { failure = e; live = false; throw e; });
     ready.catch((e) => console.error("lockstep:", e));
   };
@@ -106,7 +129,7 @@
     route(event, NEVER_OURS.map((d) => ({ condition: { requestDestination: d }, source: "network" })));
     event.waitUntil(
       ready.catch(() => {})
-        .then(() => wasm.start(configUrl, true))
+        .then(() => wasm.start(configUrl, true, undefined, undefined))
         .then(() => { live = true; failure = null; }, (e) => { failure = e; })
         .then(takeOver)
         // Navigations are never held; the worker only needs to see them for the cross-site

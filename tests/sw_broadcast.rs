@@ -67,7 +67,7 @@ async fn the_shell_broadcasts_the_state_message_on_lockstep() {
     let config = r#"{"loginUrl":"/login","apis":[{"origin":"https://api.example.test"}],"idle":{"timeoutSeconds":60,"warningSeconds":10}}"#;
     JsFuture::from(cache.put_with_str(&full, &Response::new_with_opt_str(Some(config)).unwrap())).await.unwrap();
     shell::unload();
-    wasm_bindgen_futures::JsFuture::from(shell::start(URL.into(), false)).await.expect("the worker loads");
+    wasm_bindgen_futures::JsFuture::from(shell::start(URL.into(), false, JsValue::UNDEFINED, JsValue::UNDEFINED)).await.expect("the worker loads");
 
     let listener = listen("lockstep");
     shell::broadcast().await.expect("broadcast");

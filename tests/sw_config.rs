@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use lockstep::__shell as shell;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Cache, Response, ServiceWorkerGlobalScope};
@@ -66,7 +66,7 @@ async fn a_failed_refetch_is_an_error_and_keeps_the_cached_config() {
 async fn a_bad_config_stops_the_load_with_an_error_naming_the_field() {
     put("/__lockstep-test/bad.json", r#"{"loginUrl":"/login"}"#).await;
     shell::unload();
-    let err = wasm_bindgen_futures::JsFuture::from(shell::start("/__lockstep-test/bad.json".into(), false)).await.expect_err("apis is required");
+    let err = wasm_bindgen_futures::JsFuture::from(shell::start("/__lockstep-test/bad.json".into(), false, JsValue::UNDEFINED, JsValue::UNDEFINED)).await.expect_err("apis is required");
     let message = err.as_string().unwrap_or_default();
     assert!(message.contains("apis"), "{message}");
     assert!(shell::export_session().is_none(), "no engine runs a bad config");

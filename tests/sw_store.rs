@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use lockstep::__shell as shell;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Response, ServiceWorkerGlobalScope};
@@ -29,7 +29,7 @@ async fn cache_config(url: &str, text: &str) {
 /// A worker restart: the engine is dropped and loaded again from cache and IndexedDB.
 async fn restart() {
     shell::unload();
-    wasm_bindgen_futures::JsFuture::from(shell::start(CONFIG_URL.into(), false)).await.expect("the worker loads");
+    wasm_bindgen_futures::JsFuture::from(shell::start(CONFIG_URL.into(), false, JsValue::UNDEFINED, JsValue::UNDEFINED)).await.expect("the worker loads");
 }
 
 fn exported() -> String {
@@ -60,6 +60,23 @@ async fn a_restarted_worker_restores_the_persisted_session() {
     let state = exported();
     assert!(state.contains("\"epoch\":0"), "{state}");
     assert!(state.contains("\"loggedIn\":false"), "{state}");
+}
+
+#[wasm_bindgen_test]
+async fn a_start_uses_what_the_bootstrap_read_ahead() {
+    // The bootstrap reads config and state while the wasm loads: the shell takes them as
+    // they are, and reads nothing itself (here the store holds something else).
+    shell::save(r#"{"v":1,"epoch":2,"generation":2,"loggedIn":false}"#).await.unwrap();
+    shell::unload();
+    let state = JsValue::from_str(r#"{"v":1,"epoch":11,"generation":11,"loggedIn":false,"reason":"idle"}"#);
+    let config = JsValue::from_str(CONFIG);
+    JsFuture::from(shell::start("/__lockstep-test/not-cached.json".into(), false, config.clone(), state)).await.expect("loads from what it was given");
+    let got = exported();
+    assert!(got.contains("\"epoch\":11") && got.contains("\"reason\":\"idle\""), "{got}");
+    // null: read ahead, and nothing persisted: a fresh engine, not the store's epoch 2.
+    shell::unload();
+    JsFuture::from(shell::start("/__lockstep-test/not-cached.json".into(), false, config, JsValue::NULL)).await.expect("loads");
+    assert!(exported().contains("\"epoch\":0"), "{}", exported());
 }
 
 #[wasm_bindgen_test]

@@ -58,13 +58,17 @@ fn debug_on() -> bool {
 
 /// Loads config and persisted state. Called at the top level of every worker start (and
 /// again, with `fresh`, at install). Effects wait for the first event once active.
+///
+/// `config` and `state`: the cached config text and the persisted state (a string, or null
+/// for none) when the bootstrap already read them while the wasm loaded; `undefined` makes
+/// the shell read them itself.
 #[wasm_bindgen]
-pub fn start(config_url: String, fresh: bool) -> Promise {
+pub fn start(config_url: String, fresh: bool, config: JsValue, state: JsValue) -> Promise {
     promise(Box::pin(async move {
         if !fresh && with_engine(|_| ()).is_some() {
             return Ok(JsValue::UNDEFINED);
         }
-        let result = load(&config_url, fresh).await;
+        let result = load(&config_url, fresh, config.as_string(), (!state.is_undefined()).then(|| state.as_string())).await;
         LOAD_ERROR.with(|e| *e.borrow_mut() = result.as_ref().err().and_then(|v| v.as_string()));
         result.map(|()| JsValue::UNDEFINED)
     }))
@@ -80,18 +84,24 @@ fn promise(job: Job) -> Promise {
     wasm_bindgen_futures::future_to_promise(job)
 }
 
-async fn load(config_url: &str, fresh: bool) -> Result<(), JsValue> {
+async fn load(config_url: &str, fresh: bool, config: Option<String>, state: Option<Option<String>>) -> Result<(), JsValue> {
     let scope = js::scope()?;
     let here = parse_url(&scope.location().href()).map_err(|e| JsValue::from_str(e.message()))?;
     let config_url = crate::origin::resolve(&here.origin, config_url).map_err(|_| JsValue::from_str("lockstep: ?config= must be a path on the worker's origin"))?;
     if config_url.origin != here.origin {
         return Err(JsValue::from_str("lockstep: ?config= must be a path on the worker's origin"));
     }
-    let text = config_cache::load(&config_url.href(), fresh).await?;
+    let text = match config {
+        Some(text) if !fresh => text,
+        _ => config_cache::load(&config_url.href(), fresh).await?,
+    };
     let config = Config::parse(&text, &here.origin).map_err(|e| JsValue::from_str(&e.text()))?;
     let scope_path = parse_url(&scope.registration().scope()).map(|u| u.path).unwrap_or_else(|_| "/".into());
     let mut engine = Engine::new(config, &scope_path);
-    let persisted = store::load().await.unwrap_or(None);
+    let persisted = match state {
+        Some(state) => state,
+        None => store::load().await.unwrap_or(None),
+    };
     if let Err(e) = engine.restore(js::now(), persisted.as_deref()) {
         js::debug(true, &e.text());
     }
