@@ -423,10 +423,11 @@ impl Engine {
         self.session = Session::LoggedIn(Box::new(Login { user: tokens.user, access_token: Some(tokens.access_token), refresh_token: tokens.refresh_token, expires_at }));
         self.idle_deadline = self.config.idle.map(|i| now.saturating_add(i.timeout_ms));
         self.refresh_since = None;
-        self.mark_cross_site_live();
-        self.effects.push_back(Effect::Persist);
+        // Tabs first (as at an end), then the disk and the sibling apps' cookie.
         self.effects.push_back(Effect::Broadcast);
+        self.effects.push_back(Effect::Persist);
         self.effects.push_back(Effect::RefreshSettled);
+        self.mark_cross_site_live();
     }
 
     fn refresh_due_at(&self, login: &Login) -> Option<u64> {

@@ -155,10 +155,12 @@ fn every_end_tells_the_tabs_first_and_cancels_the_safe_requests_in_flight() {
         assert_eq!(effects.iter().filter(|f| **f == Effect::CancelRequests).count(), 1, "{name}");
         assert_eq!(logouts(&effects).len(), 1, "{name}: the logout call still goes, after");
     }
-    // A login or a refresh cancels nothing.
+    // A login tells the tabs first too, and cancels nothing.
     let mut e = engine();
-    log_in(&mut e, T0, LOGIN_BODY);
-    assert!(!drain(&mut e).contains(&Effect::CancelRequests));
+    assert!(matches!(e.handle_token_response(T0, 0, 200, LOGIN_BODY), TokenVerdict::Replace(_)));
+    let effects = drain(&mut e);
+    assert_eq!(effects.first(), Some(&Effect::Broadcast), "{effects:?}");
+    assert!(!effects.contains(&Effect::CancelRequests));
     let e = logged_in();
     for m in ["GET", "HEAD", "OPTIONS"] {
         assert!(e.cancels_on_end(m), "{m}");
