@@ -265,9 +265,40 @@ pub struct Object<'v, 'a> {
 impl<'v, 'a> Object<'v, 'a> {
     /// Views `value` as an object at `path` (empty for the document).
     pub fn new(input: Input, path: &str, value: &'v Value<'a>) -> Result<Self, InputError> {
+        Self::at(input, path.to_string(), value)
+    }
+
+    fn at(input: Input, path: String, value: &'v Value<'a>) -> Result<Self, InputError> {
         match value {
-            Value::Object(fields) => Ok(Object { input, path: path.to_string(), fields: fields.iter().map(|(k, v)| (k.as_ref(), v, false)).collect() }),
+            Value::Object(fields) => Ok(Object { input, path, fields: fields.iter().map(|(k, v)| (k.as_ref(), v, false)).collect() }),
             _ => Err(InputError::new(input, path, "expected an object")),
+        }
+    }
+
+    /// Views item `i` of the array at `path` as an object at `path[i]`.
+    pub fn item(input: Input, path: &str, i: usize, value: &'v Value<'a>) -> Result<Self, InputError> {
+        let mut at = String::from(path);
+        at.push('[');
+        at.push_str(&u64_text(i as u64));
+        at.push(']');
+        Self::at(input, at, value)
+    }
+
+    /// The object field `name` viewed as an [`Object`], if present.
+    pub fn object(&mut self, name: &str) -> Result<Option<Object<'v, 'a>>, InputError> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) => Self::at(self.input, self.path_of(name), v).map(Some),
+        }
+    }
+
+    /// The items of the array field `name`; absent is empty unless `required`.
+    pub fn array(&mut self, name: &str, required: bool) -> Result<&'v [Value<'a>], InputError> {
+        match self.get(name)? {
+            None if !required => Ok(&[]),
+            None => Err(self.error(name, "missing")),
+            Some(Value::Array(items)) => Ok(items),
+            Some(_) => Err(self.error(name, "expected an array")),
         }
     }
 
@@ -306,6 +337,16 @@ impl<'v, 'a> Object<'v, 'a> {
             Some(Value::String(s)) => Ok(Some(s.as_ref())),
             Some(_) => Err(self.error(name, "expected a string")),
         }
+    }
+
+    /// A required string field.
+    pub fn required_string(&mut self, name: &str) -> Result<&'v str, InputError> {
+        self.string(name)?.ok_or_else(|| self.error(name, "missing"))
+    }
+
+    /// An optional string field, copied.
+    pub fn owned_string(&mut self, name: &str) -> Result<Option<String>, InputError> {
+        Ok(self.string(name)?.map(str::to_string))
     }
 
     /// An optional whole number in `0..=max`.
