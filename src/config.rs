@@ -207,7 +207,7 @@ fn read(c: &mut Config, origin: &Origin, doc: &Value<'_>) -> Result<(), ConfigEr
         c.logout = Some(Logout { url, method });
     }
     if let Some(mut i) = o.object("idle")? {
-        let timeout = i.uint("timeoutSeconds", 31 * 86_400)?.ok_or_else(|| i.error("timeoutSeconds", "missing"))?;
+        let timeout = i.required_uint("timeoutSeconds", 31 * 86_400)?;
         if timeout == 0 {
             return Err(i.error("timeoutSeconds", "expected a number of seconds above 0"));
         }

@@ -349,6 +349,11 @@ impl<'v, 'a> Object<'v, 'a> {
         Ok(self.string(name)?.map(str::to_string))
     }
 
+    /// A required whole number in `0..=max`.
+    pub fn required_uint(&mut self, name: &str, max: u64) -> Result<u64, InputError> {
+        self.uint(name, max)?.ok_or_else(|| self.error(name, "missing"))
+    }
+
     /// An optional whole number in `0..=max`.
     pub fn uint(&mut self, name: &str, max: u64) -> Result<Option<u64>, InputError> {
         match self.get(name)? {
