@@ -2,18 +2,25 @@
 //! formatting machinery.
 
 /// Decimal text of `n` without the formatting machinery.
-pub fn u64_text(mut n: u64) -> String {
+pub fn u64_text(n: u64) -> String {
+    let mut s = String::new();
+    push_u64(&mut s, n);
+    s
+}
+
+/// Appends the decimal text of `n`.
+pub fn push_u64(out: &mut String, mut n: u64) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+    let mut len = 0;
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
         n /= 10;
+        len += 1;
         if n == 0 {
             break;
         }
     }
-    buf.iter().skip(i).map(|&b| b as char).collect()
+    out.push_str(buf.get(buf.len() - len..).and_then(|d| core::str::from_utf8(d).ok()).unwrap_or(""));
 }
 
 /// Appends `s` percent-encoded: unreserved characters stay, and `/` too when `keep_slash`.

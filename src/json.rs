@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::encode::u64_text;
+use crate::encode::push_u64;
 use crate::error::{Input, InputError};
 
 /// Deepest nesting accepted.
@@ -52,7 +52,7 @@ impl<'a> Parser<'a> {
         let mut m = String::from("invalid JSON: ");
         m.push_str(what);
         m.push_str(" at byte ");
-        m.push_str(&u64_text(self.i as u64));
+        push_u64(&mut m, self.i as u64);
         InputError::new(input, "", m)
     }
 
@@ -279,7 +279,7 @@ impl<'v, 'a> Object<'v, 'a> {
     pub fn item(input: Input, path: &str, i: usize, value: &'v Value<'a>) -> Result<Self, InputError> {
         let mut at = String::from(path);
         at.push('[');
-        at.push_str(&u64_text(i as u64));
+        push_u64(&mut at, i as u64);
         at.push(']');
         Self::at(input, at, value)
     }
@@ -499,7 +499,7 @@ impl ObjectWriter {
     pub fn uint(mut self, k: &str, v: Option<u64>) -> Self {
         let out = self.key(k);
         match v {
-            Some(n) => out.push_str(&u64_text(n)),
+            Some(n) => push_u64(out, n),
             None => out.push_str("null"),
         }
         self

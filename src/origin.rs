@@ -58,7 +58,7 @@ impl Origin {
         s.push_str(&self.host);
         if self.port != self.scheme.default_port() {
             s.push(':');
-            s.push_str(&crate::encode::u64_text(u64::from(self.port)));
+            crate::encode::push_u64(&mut s, u64::from(self.port));
         }
         s
     }
