@@ -4,15 +4,15 @@
 //! bad values are refused with an error naming the field. It is only ever read from the
 //! worker's own origin, never from a page message.
 
-use crate::error::{Input, InputError};
-use crate::json::{self, Object, Value};
+use crate::error::{Input, InputError, Refused};
+use crate::json::{self, Object};
 use crate::origin::{parse_origin, resolve, Origin, Url};
 
 /// A config error names the field and what was expected there.
 pub type ConfigError = InputError;
 
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    InputError::new(Input::Config, field, message)
+fn err(field: &str, message: &str) -> Refused {
+    InputError::boxed(Input::Config, field, message)
 }
 
 /// Where tokens are kept between worker starts.
@@ -138,10 +138,6 @@ pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 impl Config {
     /// Parses and validates `json` for a worker running on `origin`.
     pub fn parse(json: &str, origin: &Origin) -> Result<Config, ConfigError> {
-        if json.len() > MAX_CONFIG_BYTES {
-            return Err(err("", "larger than 64 KiB"));
-        }
-        let doc = json::parse(Input::Config, json)?;
         // Filled in place: an error then drops one value, not each field read so far.
         let mut c = Config {
             origin: origin.clone(),
@@ -156,13 +152,19 @@ impl Config {
             token_storage: TokenStorage::Memory,
             debug: false,
         };
-        read(&mut c, origin, &doc)?;
-        Ok(c)
+        match read(&mut c, origin, json) {
+            Ok(()) => Ok(c),
+            Err(e) => Err(*e),
+        }
     }
 }
 
-fn read(c: &mut Config, origin: &Origin, doc: &Value<'_>) -> Result<(), ConfigError> {
-    let mut o = Object::new(Input::Config, "", doc)?;
+fn read(c: &mut Config, origin: &Origin, json: &str) -> Result<(), Refused> {
+    if json.len() > MAX_CONFIG_BYTES {
+        return Err(err("", "larger than 64 KiB"));
+    }
+    let doc = json::parse(Input::Config, json)?;
+    let mut o = Object::new(Input::Config, "", &doc)?;
     o.only(&["loginUrl", "returnParam", "apis", "tokenEndpoints", "refresh", "logout", "idle", "crossSite", "tokenStorage", "debug"])?;
     c.login_url = same_origin_path(origin, o.required_string("loginUrl")?, "loginUrl")?;
     let return_param = o.string("returnParam")?.unwrap_or("returnTo");
@@ -245,12 +247,12 @@ fn read(c: &mut Config, origin: &Origin, doc: &Value<'_>) -> Result<(), ConfigEr
 }
 
 /// A required URL field: absolute, or a path on `origin`; https (or loopback http).
-fn url_field(origin: &Origin, o: &mut Object<'_, '_>, name: &str) -> Result<Url, ConfigError> {
+fn url_field(origin: &Origin, o: &mut Object<'_, '_>, name: &str) -> Result<Url, Refused> {
     let text = o.required_string(name)?;
     resolve(origin, text).map_err(|e| e.message()).and_then(|u| check_scheme(&u.origin).map(|_| u)).map_err(|m| o.error(name, m))
 }
 
-fn endpoint(origin: &Origin, o: &mut Object<'_, '_>, is_refresh: bool) -> Result<TokenEndpoint, ConfigError> {
+fn endpoint(origin: &Origin, o: &mut Object<'_, '_>, is_refresh: bool) -> Result<TokenEndpoint, Refused> {
     let url = url_field(origin, o, "url")?;
     let format = match o.string("format")? {
         Some("json") => TokenFormat::Json,
@@ -265,7 +267,7 @@ fn endpoint(origin: &Origin, o: &mut Object<'_, '_>, is_refresh: bool) -> Result
 }
 
 /// A token response's field name: any with format `json`, only the RFC's with `oauth2`.
-fn field_name(o: &mut Object<'_, '_>, format: TokenFormat, key: &str, default: &str) -> Result<String, ConfigError> {
+fn field_name(o: &mut Object<'_, '_>, format: TokenFormat, key: &str, default: &str) -> Result<String, Refused> {
     let v = o.string(key)?.unwrap_or(default);
     if format == TokenFormat::Oauth2 && v != default {
         return Err(o.error(key, "fixed by RFC 6749 for format \"oauth2\""));
@@ -273,7 +275,7 @@ fn field_name(o: &mut Object<'_, '_>, format: TokenFormat, key: &str, default: &
     Ok(v.to_string())
 }
 
-fn same_origin_path(origin: &Origin, value: &str, field: &str) -> Result<Url, ConfigError> {
+fn same_origin_path(origin: &Origin, value: &str, field: &str) -> Result<Url, Refused> {
     let url = resolve(origin, value).map_err(|e| err(field, e.message()))?;
     if &url.origin != origin {
         return Err(err(field, "expected a path on the worker's own origin"));

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use crate::encode::push_u64;
-use crate::error::{Input, InputError};
+use crate::error::{Input, InputError, Refused};
 
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 32;
@@ -31,7 +31,7 @@ pub enum Value<'a> {
 }
 
 /// Parses `text` as one JSON value. Errors name the byte offset.
-pub fn parse<'a>(input: Input, text: &'a str) -> Result<Value<'a>, InputError> {
+pub fn parse<'a>(input: Input, text: &'a str) -> Result<Value<'a>, Refused> {
     let mut p = Parser { s: text.as_bytes(), text, i: 0 };
     let v = p.value(0).map_err(|what| p.error(input, what))?;
     p.ws();
@@ -48,12 +48,12 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn error(&self, input: Input, what: &str) -> InputError {
+    fn error(&self, input: Input, what: &str) -> Refused {
         let mut m = String::from("invalid JSON: ");
         m.push_str(what);
         m.push_str(" at byte ");
         push_u64(&mut m, self.i as u64);
-        InputError::new(input, "", m)
+        InputError::boxed(input, "", m)
     }
 
     fn ws(&mut self) {
@@ -264,19 +264,19 @@ pub struct Object<'v, 'a> {
 
 impl<'v, 'a> Object<'v, 'a> {
     /// Views `value` as an object at `path` (empty for the document).
-    pub fn new(input: Input, path: &str, value: &'v Value<'a>) -> Result<Self, InputError> {
+    pub fn new(input: Input, path: &str, value: &'v Value<'a>) -> Result<Self, Refused> {
         Self::at(input, path.to_string(), value)
     }
 
-    fn at(input: Input, path: String, value: &'v Value<'a>) -> Result<Self, InputError> {
+    fn at(input: Input, path: String, value: &'v Value<'a>) -> Result<Self, Refused> {
         match value {
             Value::Object(fields) => Ok(Object { input, path, fields: fields.iter().map(|(k, v)| (k.as_ref(), v, false)).collect() }),
-            _ => Err(InputError::new(input, path, "expected an object")),
+            _ => Err(InputError::boxed(input, path, "expected an object")),
         }
     }
 
     /// Views item `i` of the array at `path` as an object at `path[i]`.
-    pub fn item(input: Input, path: &str, i: usize, value: &'v Value<'a>) -> Result<Self, InputError> {
+    pub fn item(input: Input, path: &str, i: usize, value: &'v Value<'a>) -> Result<Self, Refused> {
         let mut at = String::from(path);
         at.push('[');
         push_u64(&mut at, i as u64);
@@ -285,7 +285,7 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// The object field `name` viewed as an [`Object`], if present.
-    pub fn object(&mut self, name: &str) -> Result<Option<Object<'v, 'a>>, InputError> {
+    pub fn object(&mut self, name: &str) -> Result<Option<Object<'v, 'a>>, Refused> {
         match self.get(name)? {
             None => Ok(None),
             Some(v) => Self::at(self.input, self.path_of(name), v).map(Some),
@@ -293,7 +293,7 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// The items of the array field `name`; absent is empty unless `required`.
-    pub fn array(&mut self, name: &str, required: bool) -> Result<&'v [Value<'a>], InputError> {
+    pub fn array(&mut self, name: &str, required: bool) -> Result<&'v [Value<'a>], Refused> {
         match self.get(name)? {
             None if !required => Ok(&[]),
             None => Err(self.error(name, "missing")),
@@ -308,16 +308,16 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// An error about field `name`.
-    pub fn error(&self, name: &str, message: &str) -> InputError {
-        InputError::new(self.input, self.path_of(name), message)
+    pub fn error(&self, name: &str, message: &str) -> Refused {
+        InputError::boxed(self.input, self.path_of(name), message)
     }
 
     /// The field `name` (a `null` reads as absent). A duplicate name is an error.
-    pub fn get(&mut self, name: &str) -> Result<Option<&'v Value<'a>>, InputError> {
+    pub fn get(&mut self, name: &str) -> Result<Option<&'v Value<'a>>, Refused> {
         let mut found = None;
         for f in self.fields.iter_mut().filter(|f| f.0 == name) {
             if found.is_some() {
-                return Err(InputError::new(self.input, join(&self.path, name), "duplicate field"));
+                return Err(InputError::boxed(self.input, join(&self.path, name), "duplicate field"));
             }
             f.2 = true;
             found = Some(f.1);
@@ -326,12 +326,12 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// A required field.
-    pub fn require(&mut self, name: &str) -> Result<&'v Value<'a>, InputError> {
+    pub fn require(&mut self, name: &str) -> Result<&'v Value<'a>, Refused> {
         self.get(name)?.ok_or_else(|| self.error(name, "missing"))
     }
 
     /// An optional string field.
-    pub fn string(&mut self, name: &str) -> Result<Option<&'v str>, InputError> {
+    pub fn string(&mut self, name: &str) -> Result<Option<&'v str>, Refused> {
         match self.get(name)? {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_ref())),
@@ -340,22 +340,22 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// A required string field.
-    pub fn required_string(&mut self, name: &str) -> Result<&'v str, InputError> {
+    pub fn required_string(&mut self, name: &str) -> Result<&'v str, Refused> {
         self.string(name)?.ok_or_else(|| self.error(name, "missing"))
     }
 
     /// An optional string field, copied.
-    pub fn owned_string(&mut self, name: &str) -> Result<Option<String>, InputError> {
+    pub fn owned_string(&mut self, name: &str) -> Result<Option<String>, Refused> {
         Ok(self.string(name)?.map(str::to_string))
     }
 
     /// A required whole number in `0..=max`.
-    pub fn required_uint(&mut self, name: &str, max: u64) -> Result<u64, InputError> {
+    pub fn required_uint(&mut self, name: &str, max: u64) -> Result<u64, Refused> {
         self.uint(name, max)?.ok_or_else(|| self.error(name, "missing"))
     }
 
     /// An optional whole number in `0..=max`.
-    pub fn uint(&mut self, name: &str, max: u64) -> Result<Option<u64>, InputError> {
+    pub fn uint(&mut self, name: &str, max: u64) -> Result<Option<u64>, Refused> {
         match self.get(name)? {
             None => Ok(None),
             Some(Value::Number(n)) => match n.parse::<u64>() {
@@ -367,7 +367,7 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// An optional boolean.
-    pub fn boolean(&mut self, name: &str) -> Result<Option<bool>, InputError> {
+    pub fn boolean(&mut self, name: &str) -> Result<Option<bool>, Refused> {
         match self.get(name)? {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -376,18 +376,18 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// Refuses, before anything else is read, a field whose name is not in `known`.
-    pub fn only(&self, known: &[&str]) -> Result<(), InputError> {
+    pub fn only(&self, known: &[&str]) -> Result<(), Refused> {
         match self.fields.iter().find(|f| !known.contains(&f.0)) {
             None => Ok(()),
-            Some(f) => Err(InputError::new(self.input, join(&self.path, f.0), "unknown field")),
+            Some(f) => Err(InputError::boxed(self.input, join(&self.path, f.0), "unknown field")),
         }
     }
 
     /// Refuses fields that were not taken.
-    pub fn finish(self) -> Result<(), InputError> {
+    pub fn finish(self) -> Result<(), Refused> {
         match self.fields.iter().find(|f| !f.2) {
             None => Ok(()),
-            Some(f) => Err(InputError::new(self.input, join(&self.path, f.0), "unknown field")),
+            Some(f) => Err(InputError::boxed(self.input, join(&self.path, f.0), "unknown field")),
         }
     }
 

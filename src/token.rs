@@ -4,7 +4,7 @@
 //! header-safe strings of bounded size; anything else is an error and changes nothing.
 
 use crate::config::TokenFields;
-use crate::error::{Input, InputError};
+use crate::error::{Input, InputError, Refused};
 use crate::json::{self, Object, Value};
 
 /// The largest token response accepted, in bytes.
@@ -30,6 +30,10 @@ pub struct Tokens {
 /// Takes the tokens out of `body`. Returns them and the body the page may see: the same
 /// object without the access and refresh token fields.
 pub fn take_tokens(body: &str, fields: &TokenFields) -> Result<(Tokens, String), InputError> {
+    read(body, fields).map_err(|e| *e)
+}
+
+fn read(body: &str, fields: &TokenFields) -> Result<(Tokens, String), Refused> {
     if body.len() > MAX_RESPONSE_BYTES {
         return Err(err("", "larger than 256 KiB"));
     }
@@ -66,11 +70,11 @@ pub fn take_tokens(body: &str, fields: &TokenFields) -> Result<(Tokens, String),
     Ok((Tokens { access_token, refresh_token, expires_in_ms, user }, page_body))
 }
 
-fn err(field: &str, message: impl Into<String>) -> InputError {
-    InputError::new(Input::TokenResponse, field, message)
+fn err(field: &str, message: &str) -> Refused {
+    InputError::boxed(Input::TokenResponse, field, message)
 }
 
-fn token(v: &Value<'_>, field: &str) -> Result<String, InputError> {
+fn token(v: &Value<'_>, field: &str) -> Result<String, Refused> {
     let Value::String(s) = v else { return Err(err(field, "expected a string")) };
     if s.is_empty() || s.len() > MAX_TOKEN_BYTES {
         return Err(err(field, "expected a non-empty string of at most 16 KiB"));
@@ -82,7 +86,7 @@ fn token(v: &Value<'_>, field: &str) -> Result<String, InputError> {
     Ok(s.to_string())
 }
 
-fn expires_in(v: &Value<'_>, field: &str) -> Result<u64, InputError> {
+fn expires_in(v: &Value<'_>, field: &str) -> Result<u64, Refused> {
     // Some servers send the number as a string; fractions are cut.
     let text = match v {
         Value::Number(n) => *n,

@@ -2,7 +2,7 @@
 
 use super::{Engine, Login, PendingLogout, Reason, Session};
 use crate::config::TokenStorage;
-use crate::error::{Input, InputError};
+use crate::error::{Input, InputError, Refused};
 use crate::json::{self, Object, ObjectWriter, Value};
 
 const PERSIST_VERSION: u64 = 1;
@@ -29,7 +29,6 @@ pub struct Persisted {
 
 impl Persisted {
     pub(super) fn decode(text: &str) -> Result<Persisted, InputError> {
-        let doc = json::parse(Input::Persisted, text)?;
         // Filled in place: an error then drops one value, not each field read so far.
         let mut p = Persisted {
             epoch: 0,
@@ -46,12 +45,15 @@ impl Persisted {
             marker: None,
             clients: Vec::new(),
         };
-        p.read(&doc)?;
-        Ok(p)
+        match p.read(text) {
+            Ok(()) => Ok(p),
+            Err(e) => Err(*e),
+        }
     }
 
-    fn read(&mut self, doc: &Value<'_>) -> Result<(), InputError> {
-        let mut o = Object::new(Input::Persisted, "", doc)?;
+    fn read(&mut self, text: &str) -> Result<(), Refused> {
+        let doc = json::parse(Input::Persisted, text)?;
+        let mut o = Object::new(Input::Persisted, "", &doc)?;
         if o.uint("v", u64::MAX)? != Some(PERSIST_VERSION) {
             return Err(o.error("v", "expected version 1"));
         }
