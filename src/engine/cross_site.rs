@@ -83,7 +83,7 @@ impl Engine {
         let value = String::from("live.") + &id;
         self.seen_marker = Some(Marker::Live(id.clone()));
         self.marker = Some(id);
-        self.effects.push_back(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value });
+        self.emit(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value });
     }
 
     /// At an end of session here: every app must follow.
@@ -91,7 +91,7 @@ impl Engine {
         let Some(cs) = &self.config.cross_site else { return };
         let Some(id) = self.marker.take() else { return };
         self.seen_marker = Some(Marker::Ended(id.clone()));
-        self.effects.push_back(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value: String::from("ended.") + &id });
+        self.emit(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value: String::from("ended.") + &id });
     }
 }
 

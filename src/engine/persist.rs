@@ -122,7 +122,7 @@ impl Engine {
         self.apply_persisted(p);
         self.forget_in_flight_logout();
         self.check_deadlines(now);
-        self.effects.push_back(super::Effect::Persist);
+        self.emit(super::Effect::Persist);
         Ok(())
     }
 
@@ -188,11 +188,10 @@ impl Engine {
         self.marker = p.marker;
         for id in p.clients {
             if !self.navigates_itself(&id) {
-                self.greeted.push_back(id);
+                self.greeted.push(id);
             }
         }
-        while self.greeted.len() > super::MAX_GREETED {
-            self.greeted.pop_front();
-        }
+        let excess = self.greeted.len().saturating_sub(super::MAX_GREETED);
+        self.greeted.drain(..excess);
     }
 }
