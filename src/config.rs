@@ -177,7 +177,7 @@ fn read(c: &mut Config, origin: &Origin, json: &str) -> Result<(), Refused> {
         let api_origin = a.required_string("origin")?;
         let api_origin = parse_origin(api_origin).map_err(|e| e.message()).and_then(|u| check_scheme(&u).map(|_| u)).map_err(|m| a.error("origin", m))?;
         let path_prefix = a.string("pathPrefix")?.unwrap_or("/");
-        if !path_prefix.starts_with('/') || path_prefix.contains(['?', '#', '\\']) {
+        if !path_prefix.starts_with('/') || path_prefix.bytes().any(|b| matches!(b, b'?' | b'#' | b'\\')) {
             return Err(a.error("pathPrefix", "expected a path starting with `/`"));
         }
         a.finish()?;
@@ -225,10 +225,10 @@ fn read(c: &mut Config, origin: &Origin, json: &str) -> Result<(), Refused> {
         if !is_token_name(name) {
             return Err(x.error("cookieName", "expected letters, digits, `-` or `_`"));
         }
-        let domain = x.required_string("cookieDomain")?.trim_start_matches('.').to_ascii_lowercase();
+        let domain = crate::encode::skip_leading(x.required_string("cookieDomain")?, b'.').to_ascii_lowercase();
         let host = &origin.host;
         let covers = host == &domain || host.strip_suffix(domain.as_str()).is_some_and(|h| h.ends_with('.'));
-        if domain.is_empty() || !domain.contains('.') && domain != "localhost" || !covers {
+        if domain.is_empty() || !domain.bytes().any(|b| b == b'.') && domain != "localhost" || !covers {
             let mut m = String::from("expected a parent domain of `");
             m.push_str(host);
             m.push('`');

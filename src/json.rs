@@ -358,8 +358,8 @@ impl<'v, 'a> Object<'v, 'a> {
     pub fn uint(&mut self, name: &str, max: u64) -> Result<Option<u64>, Refused> {
         match self.get(name)? {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.parse::<u64>() {
-                Ok(v) if v <= max => Ok(Some(v)),
+            Some(Value::Number(n)) => match crate::encode::parse_u64(n) {
+                Some(v) if v <= max => Ok(Some(v)),
                 _ => Err(self.error(name, "expected a whole number in range")),
             },
             Some(_) => Err(self.error(name, "expected a number")),

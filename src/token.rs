@@ -4,6 +4,7 @@
 //! header-safe strings of bounded size; anything else is an error and changes nothing.
 
 use crate::config::TokenFields;
+use crate::encode::{parse_u64, split_at_byte};
 use crate::error::{Input, InputError, Refused};
 use crate::json::{self, Object, Value};
 
@@ -93,11 +94,11 @@ fn expires_in(v: &Value<'_>, field: &str) -> Result<u64, Refused> {
         Value::String(s) => s.as_ref(),
         _ => return Err(err(field, "expected a number of seconds")),
     };
-    let whole = text.split_once('.').map_or(text, |(w, frac)| if frac.bytes().all(|b| b.is_ascii_digit()) { w } else { "x" });
-    match whole.parse::<u64>() {
-        Ok(seconds) if seconds <= MAX_EXPIRES_IN_SECONDS => Ok(seconds * 1000),
-        Ok(_) => Err(err(field, "expected at most ten years of seconds")),
-        Err(_) => Err(err(field, "expected a number of seconds")),
+    let whole = split_at_byte(text, b'.', false).map_or(text, |(w, frac)| if frac.bytes().all(|b| b.is_ascii_digit()) { w } else { "x" });
+    match parse_u64(whole) {
+        Some(seconds) if seconds <= MAX_EXPIRES_IN_SECONDS => Ok(seconds * 1000),
+        Some(_) => Err(err(field, "expected at most ten years of seconds")),
+        None => Err(err(field, "expected a number of seconds")),
     }
 }
 
