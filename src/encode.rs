@@ -26,8 +26,17 @@ pub fn push_u64(out: &mut String, mut n: u64) {
 /// `s` around its first `byte` (its last with `last`), as `split_once` / `rsplit_once` with
 /// an ASCII `char` would split it.
 pub fn split_at_byte(s: &str, byte: u8, last: bool) -> Option<(&str, &str)> {
-    let i = if last { s.bytes().rposition(|b| b == byte) } else { s.bytes().position(|b| b == byte) }?;
-    Some((s.get(..i)?, s.get(i + 1..)?))
+    let mut at = None;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if b == byte {
+            at = Some(i);
+            if !last {
+                break;
+            }
+        }
+    }
+    let (head, tail) = s.split_at_checked(at?)?;
+    Some((head, tail.get(1..)?))
 }
 
 /// `s` as a decimal `u64`, as `str::parse::<u64>` reads it (digits, one optional leading `+`).

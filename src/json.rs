@@ -172,29 +172,26 @@ impl<'a> Parser<'a> {
 
     fn string(&mut self) -> Result<Cow<'a, str>, &'static str> {
         self.i += 1; // the opening quote
-        let start = self.i;
-        // Fast path: no escapes.
-        while let Some(&b) = self.s.get(self.i) {
-            match b {
-                b'"' => {
-                    let s = self.text.get(start..self.i).ok_or("bad string")?;
-                    self.i += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                b'\\' => break,
-                0..=0x1f => return Err("control character in string"),
-                _ => self.i += 1,
-            }
-        }
-        let mut out = String::from(self.text.get(start..self.i).ok_or("bad string")?);
+        // Runs without escapes are copied whole; the text stays borrowed when there is no escape.
+        let mut run = self.i;
+        let mut out: Option<String> = None;
         loop {
             match self.s.get(self.i) {
                 None => return Err("unterminated string"),
                 Some(b'"') => {
+                    let tail = self.text.get(run..self.i).ok_or("bad string")?;
                     self.i += 1;
-                    return Ok(Cow::Owned(out));
+                    return Ok(match out {
+                        None => Cow::Borrowed(tail),
+                        Some(mut s) => {
+                            s.push_str(tail);
+                            Cow::Owned(s)
+                        }
+                    });
                 }
                 Some(b'\\') => {
+                    let s = out.get_or_insert_with(String::new);
+                    s.push_str(self.text.get(run..self.i).ok_or("bad string")?);
                     self.i += 1;
                     let c = match self.s.get(self.i) {
                         Some(b'"') => '"',
@@ -224,17 +221,12 @@ impl<'a> Parser<'a> {
                         }
                         _ => return Err("bad escape"),
                     };
-                    out.push(c);
+                    s.push(c);
                     self.i += 1;
+                    run = self.i;
                 }
                 Some(0..=0x1f) => return Err("control character in string"),
-                Some(_) => {
-                    // Copy one whole UTF-8 character.
-                    let rest = self.text.get(self.i..).ok_or("bad string")?;
-                    let c = rest.chars().next().ok_or("bad string")?;
-                    out.push(c);
-                    self.i += c.len_utf8();
-                }
+                Some(_) => self.i += 1,
             }
         }
     }
