@@ -4,15 +4,15 @@
 //! bad values are refused with an error naming the field. It is only ever read from the
 //! worker's own origin, never from a page message.
 
-use crate::error::{Input, InputError};
-use crate::json::{self, Object, Value};
+use crate::error::{Input, InputError, Refused};
+use crate::json::{self, Object};
 use crate::origin::{parse_origin, resolve, Origin, Url};
 
 /// A config error names the field and what was expected there.
 pub type ConfigError = InputError;
 
-fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    InputError::new(Input::Config, field, message)
+fn err(field: &str, message: &str) -> Refused {
+    InputError::boxed(Input::Config, field, message)
 }
 
 /// Where tokens are kept between worker starts.
@@ -138,154 +138,144 @@ pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 impl Config {
     /// Parses and validates `json` for a worker running on `origin`.
     pub fn parse(json: &str, origin: &Origin) -> Result<Config, ConfigError> {
-        if json.len() > MAX_CONFIG_BYTES {
-            return Err(err("", "larger than 64 KiB"));
+        // Filled in place: an error then drops one value, not each field read so far.
+        let mut c = Config {
+            origin: origin.clone(),
+            login_url: Url { origin: origin.clone(), has_userinfo: false, path: String::new(), query: String::new() },
+            return_param: String::new(),
+            apis: Vec::new(),
+            token_endpoints: Vec::new(),
+            refresh: None,
+            logout: None,
+            idle: None,
+            cross_site: None,
+            token_storage: TokenStorage::Memory,
+            debug: false,
+        };
+        match read(&mut c, origin, json) {
+            Ok(()) => Ok(c),
+            Err(e) => Err(*e),
         }
-        let doc = json::parse(Input::Config, json)?;
-        let mut o = Object::new(Input::Config, "", &doc)?;
-        o.only(&["loginUrl", "returnParam", "apis", "tokenEndpoints", "refresh", "logout", "idle", "crossSite", "tokenStorage", "debug"])?;
-        let login_url = same_origin_path(origin, o.string("loginUrl")?.ok_or_else(|| o.error("loginUrl", "missing"))?, "loginUrl")?;
-        let return_param = o.string("returnParam")?.unwrap_or("returnTo").to_string();
-        if !is_token_name(&return_param) {
-            return Err(err("returnParam", "expected letters, digits, `-` or `_`"));
-        }
-        let apis = list(o.require("apis")?, "apis", |v, at| {
-            let mut a = Object::new(Input::Config, at, v)?;
-            let o_text = a.string("origin")?.ok_or_else(|| a.error("origin", "missing"))?;
-            let api_origin = parse_origin(o_text).map_err(|e| a.error("origin", e.message()))?;
-            check_scheme(&api_origin).map_err(|m| a.error("origin", m))?;
-            let path_prefix = a.string("pathPrefix")?.unwrap_or("/").to_string();
-            if !path_prefix.starts_with('/') || path_prefix.contains(['?', '#', '\\']) {
-                return Err(a.error("pathPrefix", "expected a path starting with `/`"));
-            }
-            a.finish()?;
-            Ok(Api { origin: api_origin, path_prefix })
-        })?;
-        if apis.is_empty() {
-            return Err(err("apis", "expected at least one API"));
-        }
-        let token_endpoints = match o.get("tokenEndpoints")? {
-            None => Vec::new(),
-            Some(v) => list(v, "tokenEndpoints", |v, at| {
-                let mut e = Object::new(Input::Config, at, v)?;
-                let ep = endpoint(origin, &mut e, false)?;
-                e.finish()?;
-                Ok(ep)
-            })?,
-        };
-        let refresh = match o.get("refresh")? {
-            None => None,
-            Some(v) => {
-                let mut r = Object::new(Input::Config, "refresh", v)?;
-                let ep = endpoint(origin, &mut r, true)?;
-                let client_id = r.string("clientId")?.map(str::to_string);
-                let before = r.uint("beforeExpirySeconds", 86_400)?.unwrap_or(60);
-                r.finish()?;
-                Some(Refresh { endpoint: ep, client_id, before_expiry_ms: before * 1000 })
-            }
-        };
-        let logout = match o.get("logout")? {
-            None => None,
-            Some(v) => {
-                let mut l = Object::new(Input::Config, "logout", v)?;
-                let url_text = l.string("url")?.ok_or_else(|| l.error("url", "missing"))?;
-                let url = resolve(origin, url_text).map_err(|e| l.error("url", e.message()))?;
-                check_scheme(&url.origin).map_err(|m| l.error("url", m))?;
-                let method = l.string("method")?.unwrap_or("POST").to_ascii_uppercase();
-                if !matches!(method.as_str(), "GET" | "POST" | "DELETE") {
-                    return Err(l.error("method", "expected GET, POST or DELETE"));
-                }
-                l.finish()?;
-                Some(Logout { url, method })
-            }
-        };
-        let idle = match o.get("idle")? {
-            None => None,
-            Some(v) => {
-                let mut i = Object::new(Input::Config, "idle", v)?;
-                let timeout = i.uint("timeoutSeconds", 31 * 86_400)?.ok_or_else(|| i.error("timeoutSeconds", "missing"))?;
-                if timeout == 0 {
-                    return Err(i.error("timeoutSeconds", "expected a number of seconds above 0"));
-                }
-                let warning = i.uint("warningSeconds", 31 * 86_400)?.unwrap_or(60.min(timeout / 2));
-                if warning >= timeout {
-                    return Err(i.error("warningSeconds", "expected fewer seconds than idle.timeoutSeconds"));
-                }
-                i.finish()?;
-                Some(Idle { timeout_ms: timeout * 1000, warning_ms: warning * 1000 })
-            }
-        };
-        let cross_site = match o.get("crossSite")? {
-            None => None,
-            Some(v) => {
-                let mut c = Object::new(Input::Config, "crossSite", v)?;
-                let name = c.string("cookieName")?.ok_or_else(|| c.error("cookieName", "missing"))?.to_string();
-                if !is_token_name(&name) {
-                    return Err(c.error("cookieName", "expected letters, digits, `-` or `_`"));
-                }
-                let domain = c.string("cookieDomain")?.ok_or_else(|| c.error("cookieDomain", "missing"))?;
-                let domain = domain.trim_start_matches('.').to_ascii_lowercase();
-                let host = &origin.host;
-                let covers = host == &domain || host.strip_suffix(domain.as_str()).is_some_and(|h| h.ends_with('.'));
-                if domain.is_empty() || !domain.contains('.') && domain != "localhost" || !covers {
-                    let mut m = String::from("expected a parent domain of `");
-                    m.push_str(host);
-                    m.push('`');
-                    return Err(c.error("cookieDomain", &m));
-                }
-                c.finish()?;
-                Some(CrossSite { cookie_name: name, cookie_domain: domain })
-            }
-        };
-        let token_storage = match o.string("tokenStorage")? {
-            None | Some("memory") => TokenStorage::Memory,
-            Some("indexeddb") => TokenStorage::Indexeddb,
-            Some(_) => return Err(err("tokenStorage", "expected \"memory\" or \"indexeddb\"")),
-        };
-        let debug = o.boolean("debug")?.unwrap_or(false);
-        o.finish()?;
-        Ok(Config { origin: origin.clone(), login_url, return_param, apis, token_endpoints, refresh, logout, idle, cross_site, token_storage, debug })
     }
 }
 
-/// Maps each item of the array `v` (at `path`) with `f(item, "path[i]")`.
-fn list<T>(v: &Value<'_>, path: &str, mut f: impl FnMut(&Value<'_>, &str) -> Result<T, ConfigError>) -> Result<Vec<T>, ConfigError> {
-    let Value::Array(items) = v else { return Err(err(path, "expected an array")) };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let mut at = String::from(path);
-        at.push('[');
-        at.push_str(&crate::encode::u64_text(i as u64));
-        at.push(']');
-        out.push(f(item, &at)?);
+fn read(c: &mut Config, origin: &Origin, json: &str) -> Result<(), Refused> {
+    if json.len() > MAX_CONFIG_BYTES {
+        return Err(err("", "larger than 64 KiB"));
     }
-    Ok(out)
+    let doc = json::parse(Input::Config, json)?;
+    let mut o = Object::new(Input::Config, "", &doc)?;
+    o.only(&["loginUrl", "returnParam", "apis", "tokenEndpoints", "refresh", "logout", "idle", "crossSite", "tokenStorage", "debug"])?;
+    c.login_url = same_origin_path(origin, o.required_string("loginUrl")?, "loginUrl")?;
+    let return_param = o.string("returnParam")?.unwrap_or("returnTo");
+    if !is_token_name(return_param) {
+        return Err(err("returnParam", "expected letters, digits, `-` or `_`"));
+    }
+    c.return_param = return_param.to_string();
+    for (i, v) in o.array("apis", true)?.iter().enumerate() {
+        let mut a = Object::item(Input::Config, "apis", i, v)?;
+        let api_origin = a.required_string("origin")?;
+        let api_origin = parse_origin(api_origin).map_err(|e| e.message()).and_then(|u| check_scheme(&u).map(|_| u)).map_err(|m| a.error("origin", m))?;
+        let path_prefix = a.string("pathPrefix")?.unwrap_or("/");
+        if !path_prefix.starts_with('/') || path_prefix.bytes().any(|b| matches!(b, b'?' | b'#' | b'\\')) {
+            return Err(a.error("pathPrefix", "expected a path starting with `/`"));
+        }
+        a.finish()?;
+        c.apis.push(Api { origin: api_origin, path_prefix: path_prefix.to_string() });
+    }
+    if c.apis.is_empty() {
+        return Err(err("apis", "expected at least one API"));
+    }
+    for (i, v) in o.array("tokenEndpoints", false)?.iter().enumerate() {
+        let mut e = Object::item(Input::Config, "tokenEndpoints", i, v)?;
+        let ep = endpoint(origin, &mut e, false)?;
+        e.finish()?;
+        c.token_endpoints.push(ep);
+    }
+    if let Some(mut r) = o.object("refresh")? {
+        let endpoint = endpoint(origin, &mut r, true)?;
+        let client_id = r.owned_string("clientId")?;
+        let before = r.uint("beforeExpirySeconds", 86_400)?.unwrap_or(60);
+        r.finish()?;
+        c.refresh = Some(Refresh { endpoint, client_id, before_expiry_ms: before * 1000 });
+    }
+    if let Some(mut l) = o.object("logout")? {
+        let url = url_field(origin, &mut l, "url")?;
+        let method = l.string("method")?.unwrap_or("POST").to_ascii_uppercase();
+        if !matches!(method.as_str(), "GET" | "POST" | "DELETE") {
+            return Err(l.error("method", "expected GET, POST or DELETE"));
+        }
+        l.finish()?;
+        c.logout = Some(Logout { url, method });
+    }
+    if let Some(mut i) = o.object("idle")? {
+        let timeout = i.required_uint("timeoutSeconds", 31 * 86_400)?;
+        if timeout == 0 {
+            return Err(i.error("timeoutSeconds", "expected a number of seconds above 0"));
+        }
+        let warning = i.uint("warningSeconds", 31 * 86_400)?.unwrap_or(60.min(timeout / 2));
+        if warning >= timeout {
+            return Err(i.error("warningSeconds", "expected fewer seconds than idle.timeoutSeconds"));
+        }
+        i.finish()?;
+        c.idle = Some(Idle { timeout_ms: timeout * 1000, warning_ms: warning * 1000 });
+    }
+    if let Some(mut x) = o.object("crossSite")? {
+        let name = x.required_string("cookieName")?;
+        if !is_token_name(name) {
+            return Err(x.error("cookieName", "expected letters, digits, `-` or `_`"));
+        }
+        let domain = crate::encode::skip_leading(x.required_string("cookieDomain")?, b'.').to_ascii_lowercase();
+        let host = &origin.host;
+        let covers = host == &domain || host.strip_suffix(domain.as_str()).is_some_and(|h| h.ends_with('.'));
+        if domain.is_empty() || !domain.bytes().any(|b| b == b'.') && domain != "localhost" || !covers {
+            let mut m = String::from("expected a parent domain of `");
+            m.push_str(host);
+            m.push('`');
+            return Err(x.error("cookieDomain", &m));
+        }
+        x.finish()?;
+        c.cross_site = Some(CrossSite { cookie_name: name.to_string(), cookie_domain: domain });
+    }
+    c.token_storage = match o.string("tokenStorage")? {
+        None | Some("memory") => TokenStorage::Memory,
+        Some("indexeddb") => TokenStorage::Indexeddb,
+        Some(_) => return Err(err("tokenStorage", "expected \"memory\" or \"indexeddb\"")),
+    };
+    c.debug = o.boolean("debug")?.unwrap_or(false);
+    o.finish()
 }
 
-fn endpoint(origin: &Origin, o: &mut Object<'_, '_>, is_refresh: bool) -> Result<TokenEndpoint, ConfigError> {
-    let url_text = o.string("url")?.ok_or_else(|| o.error("url", "missing"))?;
-    let url = resolve(origin, url_text).map_err(|e| o.error("url", e.message()))?;
-    check_scheme(&url.origin).map_err(|m| o.error("url", m))?;
+/// A required URL field: absolute, or a path on `origin`; https (or loopback http).
+fn url_field(origin: &Origin, o: &mut Object<'_, '_>, name: &str) -> Result<Url, Refused> {
+    let text = o.required_string(name)?;
+    resolve(origin, text).map_err(|e| e.message()).and_then(|u| check_scheme(&u.origin).map(|_| u)).map_err(|m| o.error(name, m))
+}
+
+fn endpoint(origin: &Origin, o: &mut Object<'_, '_>, is_refresh: bool) -> Result<TokenEndpoint, Refused> {
+    let url = url_field(origin, o, "url")?;
     let format = match o.string("format")? {
         Some("json") => TokenFormat::Json,
         Some("oauth2") => TokenFormat::Oauth2,
         _ => return Err(o.error("format", "expected \"json\" or \"oauth2\"")),
     };
-    let name = |o: &mut Object<'_, '_>, key: &str, default: &str| -> Result<String, ConfigError> {
-        let v = o.string(key)?.unwrap_or(default).to_string();
-        if format == TokenFormat::Oauth2 && v != default {
-            return Err(o.error(key, "fixed by RFC 6749 for format \"oauth2\""));
-        }
-        Ok(v)
-    };
-    let access_token = name(o, "accessToken", "access_token")?;
-    let refresh_token = name(o, "refreshToken", "refresh_token")?;
-    let expires_in = name(o, "expiresIn", "expires_in")?;
-    let user = if is_refresh { None } else { o.string("user")?.map(str::to_string) };
+    let access_token = field_name(o, format, "accessToken", "access_token")?;
+    let refresh_token = field_name(o, format, "refreshToken", "refresh_token")?;
+    let expires_in = field_name(o, format, "expiresIn", "expires_in")?;
+    let user = if is_refresh { None } else { o.owned_string("user")? };
     Ok(TokenEndpoint { url, format, fields: TokenFields { access_token, refresh_token, expires_in, user } })
 }
 
-fn same_origin_path(origin: &Origin, value: &str, field: &str) -> Result<Url, ConfigError> {
+/// A token response's field name: any with format `json`, only the RFC's with `oauth2`.
+fn field_name(o: &mut Object<'_, '_>, format: TokenFormat, key: &str, default: &str) -> Result<String, Refused> {
+    let v = o.string(key)?.unwrap_or(default);
+    if format == TokenFormat::Oauth2 && v != default {
+        return Err(o.error(key, "fixed by RFC 6749 for format \"oauth2\""));
+    }
+    Ok(v.to_string())
+}
+
+fn same_origin_path(origin: &Origin, value: &str, field: &str) -> Result<Url, Refused> {
     let url = resolve(origin, value).map_err(|e| err(field, e.message()))?;
     if &url.origin != origin {
         return Err(err(field, "expected a path on the worker's own origin"));

@@ -1,19 +1,66 @@
-//! Text encoders shared by the engine, written out so the shipped wasm carries no
-//! formatting machinery.
+//! Text written and read by hand, shared by the engine, so the shipped wasm carries no
+//! formatting machinery and no generic pattern searchers.
 
 /// Decimal text of `n` without the formatting machinery.
-pub fn u64_text(mut n: u64) -> String {
+pub fn u64_text(n: u64) -> String {
+    let mut s = String::new();
+    push_u64(&mut s, n);
+    s
+}
+
+/// Appends the decimal text of `n`.
+pub fn push_u64(out: &mut String, mut n: u64) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+    let mut len = 0;
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
         n /= 10;
+        len += 1;
         if n == 0 {
             break;
         }
     }
-    buf.iter().skip(i).map(|&b| b as char).collect()
+    out.push_str(buf.get(buf.len() - len..).and_then(|d| core::str::from_utf8(d).ok()).unwrap_or(""));
+}
+
+/// `s` around its first `byte` (its last with `last`), as `split_once` / `rsplit_once` with
+/// an ASCII `char` would split it.
+pub fn split_at_byte(s: &str, byte: u8, last: bool) -> Option<(&str, &str)> {
+    let mut at = None;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if b == byte {
+            at = Some(i);
+            if !last {
+                break;
+            }
+        }
+    }
+    let (head, tail) = s.split_at_checked(at?)?;
+    Some((head, tail.get(1..)?))
+}
+
+/// `s` as a decimal `u64`, as `str::parse::<u64>` reads it (digits, one optional leading `+`).
+pub fn parse_u64(s: &str) -> Option<u64> {
+    let digits = match s.as_bytes().first() {
+        Some(b'+') => s.get(1..)?,
+        _ => s,
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in digits.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// The bytes of `s` after those at its start equal to `byte`.
+pub fn skip_leading(s: &str, byte: u8) -> &str {
+    s.get(s.bytes().take_while(|&b| b == byte).count()..).unwrap_or("")
 }
 
 /// Appends `s` percent-encoded: unreserved characters stay, and `/` too when `keep_slash`.
@@ -39,6 +86,23 @@ mod tests {
         for n in [0u64, 1, 9, 10, 443, 8443, 65535, u64::MAX] {
             assert_eq!(u64_text(n), n.to_string());
         }
+    }
+
+    #[test]
+    fn numbers_read_as_str_parse_reads_them() {
+        for s in ["0", "7", "+7", "007", "18446744073709551615", "18446744073709551616", "", "+", "-1", "-0", "++1", "1.5", "1e3", " 1", "1 ", "\u{661}"] {
+            assert_eq!(parse_u64(s), s.parse::<u64>().ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn splits_as_split_once_does() {
+        for s in ["", "a", ".", "a.b", ".a", "a.", "a.b.c", "é.ü.ö"] {
+            assert_eq!(split_at_byte(s, b'.', false), s.split_once('.'), "{s:?}");
+            assert_eq!(split_at_byte(s, b'.', true), s.rsplit_once('.'), "{s:?}");
+        }
+        assert_eq!(skip_leading("..a.", b'.'), "a.");
+        assert_eq!(skip_leading("..", b'.'), "");
     }
 
     #[test]

@@ -33,7 +33,17 @@ impl InputError {
     pub fn new(input: Input, field: impl Into<String>, message: impl Into<String>) -> Self {
         InputError { input, field: field.into(), message: message.into() }
     }
+
+    /// [`InputError::new`], boxed as the decoders pass it up.
+    pub fn boxed(input: Input, field: impl Into<String>, message: impl Into<String>) -> Refused {
+        Box::new(Self::new(input, field, message))
+    }
 }
+
+/// An [`InputError`] behind a pointer, as the decoders pass it up through their many `?`:
+/// in the wasm each `?` copies the error, and a pointer is one word where the error is seven.
+/// The public decoders unbox it once.
+pub type Refused = Box<InputError>;
 
 impl InputError {
     /// The readable message, as [`Display`](fmt::Display) writes it. The shipped code calls

@@ -7,8 +7,8 @@
 
 use std::borrow::Cow;
 
-use crate::encode::u64_text;
-use crate::error::{Input, InputError};
+use crate::encode::push_u64;
+use crate::error::{Input, InputError, Refused};
 
 /// Deepest nesting accepted.
 pub const MAX_DEPTH: usize = 32;
@@ -31,7 +31,7 @@ pub enum Value<'a> {
 }
 
 /// Parses `text` as one JSON value. Errors name the byte offset.
-pub fn parse<'a>(input: Input, text: &'a str) -> Result<Value<'a>, InputError> {
+pub fn parse<'a>(input: Input, text: &'a str) -> Result<Value<'a>, Refused> {
     let mut p = Parser { s: text.as_bytes(), text, i: 0 };
     let v = p.value(0).map_err(|what| p.error(input, what))?;
     p.ws();
@@ -48,12 +48,12 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn error(&self, input: Input, what: &str) -> InputError {
+    fn error(&self, input: Input, what: &str) -> Refused {
         let mut m = String::from("invalid JSON: ");
         m.push_str(what);
         m.push_str(" at byte ");
-        m.push_str(&u64_text(self.i as u64));
-        InputError::new(input, "", m)
+        push_u64(&mut m, self.i as u64);
+        InputError::boxed(input, "", m)
     }
 
     fn ws(&mut self) {
@@ -172,29 +172,26 @@ impl<'a> Parser<'a> {
 
     fn string(&mut self) -> Result<Cow<'a, str>, &'static str> {
         self.i += 1; // the opening quote
-        let start = self.i;
-        // Fast path: no escapes.
-        while let Some(&b) = self.s.get(self.i) {
-            match b {
-                b'"' => {
-                    let s = self.text.get(start..self.i).ok_or("bad string")?;
-                    self.i += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                b'\\' => break,
-                0..=0x1f => return Err("control character in string"),
-                _ => self.i += 1,
-            }
-        }
-        let mut out = String::from(self.text.get(start..self.i).ok_or("bad string")?);
+        // Runs without escapes are copied whole; the text stays borrowed when there is no escape.
+        let mut run = self.i;
+        let mut out: Option<String> = None;
         loop {
             match self.s.get(self.i) {
                 None => return Err("unterminated string"),
                 Some(b'"') => {
+                    let tail = self.text.get(run..self.i).ok_or("bad string")?;
                     self.i += 1;
-                    return Ok(Cow::Owned(out));
+                    return Ok(match out {
+                        None => Cow::Borrowed(tail),
+                        Some(mut s) => {
+                            s.push_str(tail);
+                            Cow::Owned(s)
+                        }
+                    });
                 }
                 Some(b'\\') => {
+                    let s = out.get_or_insert_with(String::new);
+                    s.push_str(self.text.get(run..self.i).ok_or("bad string")?);
                     self.i += 1;
                     let c = match self.s.get(self.i) {
                         Some(b'"') => '"',
@@ -224,17 +221,12 @@ impl<'a> Parser<'a> {
                         }
                         _ => return Err("bad escape"),
                     };
-                    out.push(c);
+                    s.push(c);
                     self.i += 1;
+                    run = self.i;
                 }
                 Some(0..=0x1f) => return Err("control character in string"),
-                Some(_) => {
-                    // Copy one whole UTF-8 character.
-                    let rest = self.text.get(self.i..).ok_or("bad string")?;
-                    let c = rest.chars().next().ok_or("bad string")?;
-                    out.push(c);
-                    self.i += c.len_utf8();
-                }
+                Some(_) => self.i += 1,
             }
         }
     }
@@ -264,10 +256,41 @@ pub struct Object<'v, 'a> {
 
 impl<'v, 'a> Object<'v, 'a> {
     /// Views `value` as an object at `path` (empty for the document).
-    pub fn new(input: Input, path: &str, value: &'v Value<'a>) -> Result<Self, InputError> {
+    pub fn new(input: Input, path: &str, value: &'v Value<'a>) -> Result<Self, Refused> {
+        Self::at(input, path.to_string(), value)
+    }
+
+    fn at(input: Input, path: String, value: &'v Value<'a>) -> Result<Self, Refused> {
         match value {
-            Value::Object(fields) => Ok(Object { input, path: path.to_string(), fields: fields.iter().map(|(k, v)| (k.as_ref(), v, false)).collect() }),
-            _ => Err(InputError::new(input, path, "expected an object")),
+            Value::Object(fields) => Ok(Object { input, path, fields: fields.iter().map(|(k, v)| (k.as_ref(), v, false)).collect() }),
+            _ => Err(InputError::boxed(input, path, "expected an object")),
+        }
+    }
+
+    /// Views item `i` of the array at `path` as an object at `path[i]`.
+    pub fn item(input: Input, path: &str, i: usize, value: &'v Value<'a>) -> Result<Self, Refused> {
+        let mut at = String::from(path);
+        at.push('[');
+        push_u64(&mut at, i as u64);
+        at.push(']');
+        Self::at(input, at, value)
+    }
+
+    /// The object field `name` viewed as an [`Object`], if present.
+    pub fn object(&mut self, name: &str) -> Result<Option<Object<'v, 'a>>, Refused> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) => Self::at(self.input, self.path_of(name), v).map(Some),
+        }
+    }
+
+    /// The items of the array field `name`; absent is empty unless `required`.
+    pub fn array(&mut self, name: &str, required: bool) -> Result<&'v [Value<'a>], Refused> {
+        match self.get(name)? {
+            None if !required => Ok(&[]),
+            None => Err(self.error(name, "missing")),
+            Some(Value::Array(items)) => Ok(items),
+            Some(_) => Err(self.error(name, "expected an array")),
         }
     }
 
@@ -277,16 +300,16 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// An error about field `name`.
-    pub fn error(&self, name: &str, message: &str) -> InputError {
-        InputError::new(self.input, self.path_of(name), message)
+    pub fn error(&self, name: &str, message: &str) -> Refused {
+        InputError::boxed(self.input, self.path_of(name), message)
     }
 
     /// The field `name` (a `null` reads as absent). A duplicate name is an error.
-    pub fn get(&mut self, name: &str) -> Result<Option<&'v Value<'a>>, InputError> {
+    pub fn get(&mut self, name: &str) -> Result<Option<&'v Value<'a>>, Refused> {
         let mut found = None;
         for f in self.fields.iter_mut().filter(|f| f.0 == name) {
             if found.is_some() {
-                return Err(InputError::new(self.input, join(&self.path, name), "duplicate field"));
+                return Err(InputError::boxed(self.input, join(&self.path, name), "duplicate field"));
             }
             f.2 = true;
             found = Some(f.1);
@@ -295,12 +318,12 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// A required field.
-    pub fn require(&mut self, name: &str) -> Result<&'v Value<'a>, InputError> {
+    pub fn require(&mut self, name: &str) -> Result<&'v Value<'a>, Refused> {
         self.get(name)?.ok_or_else(|| self.error(name, "missing"))
     }
 
     /// An optional string field.
-    pub fn string(&mut self, name: &str) -> Result<Option<&'v str>, InputError> {
+    pub fn string(&mut self, name: &str) -> Result<Option<&'v str>, Refused> {
         match self.get(name)? {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_ref())),
@@ -308,12 +331,27 @@ impl<'v, 'a> Object<'v, 'a> {
         }
     }
 
+    /// A required string field.
+    pub fn required_string(&mut self, name: &str) -> Result<&'v str, Refused> {
+        self.string(name)?.ok_or_else(|| self.error(name, "missing"))
+    }
+
+    /// An optional string field, copied.
+    pub fn owned_string(&mut self, name: &str) -> Result<Option<String>, Refused> {
+        Ok(self.string(name)?.map(str::to_string))
+    }
+
+    /// A required whole number in `0..=max`.
+    pub fn required_uint(&mut self, name: &str, max: u64) -> Result<u64, Refused> {
+        self.uint(name, max)?.ok_or_else(|| self.error(name, "missing"))
+    }
+
     /// An optional whole number in `0..=max`.
-    pub fn uint(&mut self, name: &str, max: u64) -> Result<Option<u64>, InputError> {
+    pub fn uint(&mut self, name: &str, max: u64) -> Result<Option<u64>, Refused> {
         match self.get(name)? {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.parse::<u64>() {
-                Ok(v) if v <= max => Ok(Some(v)),
+            Some(Value::Number(n)) => match crate::encode::parse_u64(n) {
+                Some(v) if v <= max => Ok(Some(v)),
                 _ => Err(self.error(name, "expected a whole number in range")),
             },
             Some(_) => Err(self.error(name, "expected a number")),
@@ -321,7 +359,7 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// An optional boolean.
-    pub fn boolean(&mut self, name: &str) -> Result<Option<bool>, InputError> {
+    pub fn boolean(&mut self, name: &str) -> Result<Option<bool>, Refused> {
         match self.get(name)? {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -330,18 +368,18 @@ impl<'v, 'a> Object<'v, 'a> {
     }
 
     /// Refuses, before anything else is read, a field whose name is not in `known`.
-    pub fn only(&self, known: &[&str]) -> Result<(), InputError> {
+    pub fn only(&self, known: &[&str]) -> Result<(), Refused> {
         match self.fields.iter().find(|f| !known.contains(&f.0)) {
             None => Ok(()),
-            Some(f) => Err(InputError::new(self.input, join(&self.path, f.0), "unknown field")),
+            Some(f) => Err(InputError::boxed(self.input, join(&self.path, f.0), "unknown field")),
         }
     }
 
     /// Refuses fields that were not taken.
-    pub fn finish(self) -> Result<(), InputError> {
+    pub fn finish(self) -> Result<(), Refused> {
         match self.fields.iter().find(|f| !f.2) {
             None => Ok(()),
-            Some(f) => Err(InputError::new(self.input, join(&self.path, f.0), "unknown field")),
+            Some(f) => Err(InputError::boxed(self.input, join(&self.path, f.0), "unknown field")),
         }
     }
 
@@ -453,7 +491,7 @@ impl ObjectWriter {
     pub fn uint(mut self, k: &str, v: Option<u64>) -> Self {
         let out = self.key(k);
         match v {
-            Some(n) => out.push_str(&u64_text(n)),
+            Some(n) => push_u64(out, n),
             None => out.push_str("null"),
         }
         self

@@ -7,6 +7,8 @@
 
 use core::fmt;
 
+use crate::encode::{parse_u64, split_at_byte};
+
 /// A URL scheme Lockstep will talk to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
@@ -58,7 +60,7 @@ impl Origin {
         s.push_str(&self.host);
         if self.port != self.scheme.default_port() {
             s.push(':');
-            s.push_str(&crate::encode::u64_text(u64::from(self.port)));
+            crate::encode::push_u64(&mut s, u64::from(self.port));
         }
         s
     }
@@ -144,10 +146,10 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
     } else {
         return Err(UrlError::Scheme);
     };
-    // `get` and `split_once` instead of slicing: no panic paths in the shipped wasm.
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // `get` and byte splits instead of slicing: no panic paths in the shipped wasm.
+    let end = rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
     let (authority, tail) = (rest.get(..end).unwrap_or(""), rest.get(end..).unwrap_or(""));
-    let (has_userinfo, hostport) = match authority.rsplit_once('@') {
+    let (has_userinfo, hostport) = match split_at_byte(authority, b'@', true) {
         Some((_, host)) => (true, host),
         None => (false, authority),
     };
@@ -156,8 +158,8 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
         None => scheme.default_port(),
         Some(p) => parse_port(p)?,
     };
-    let tail = tail.split_once('#').map_or(tail, |(before, _)| before);
-    let (path, query) = match tail.split_once('?') {
+    let tail = split_at_byte(tail, b'#', false).map_or(tail, |(before, _)| before);
+    let (path, query) = match split_at_byte(tail, b'?', false) {
         Some((path, q)) => {
             let mut query = String::with_capacity(q.len() + 1);
             query.push('?');
@@ -179,8 +181,8 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
 /// (a single trailing `/` is tolerated), no userinfo.
 pub fn parse_origin(input: &str) -> Result<Origin, UrlError> {
     let url = parse_url(input)?;
-    let bare = input.trim_end_matches('/');
-    if url.has_userinfo || bare.len() + 1 < input.len() || url.path != "/" || !url.query.is_empty() || input.contains('#') {
+    let slashes = input.bytes().rev().take_while(|&b| b == b'/').count();
+    if url.has_userinfo || slashes > 1 || url.path != "/" || !url.query.is_empty() || input.bytes().any(|b| b == b'#') {
         return Err(UrlError::Host);
     }
     Ok(url.origin)
@@ -209,16 +211,16 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), UrlError> {
     let (host, port): (String, Option<&str>) = if hostport.starts_with('[') {
-        let (inner, rest) = hostport.split_once(']').ok_or(UrlError::Host)?;
+        let (inner, rest) = split_at_byte(hostport, b']', false).ok_or(UrlError::Host)?;
         let mut host = String::from(inner);
         host.push(']');
-        match rest.strip_prefix(':') {
-            Some(p) => (host, Some(p)),
-            None if rest.is_empty() => (host, None),
-            None => return Err(UrlError::Host),
+        match rest.as_bytes().first() {
+            Some(b':') => (host, rest.get(1..)),
+            None => (host, None),
+            Some(_) => return Err(UrlError::Host),
         }
     } else {
-        match hostport.rsplit_once(':') {
+        match split_at_byte(hostport, b':', true) {
             Some((h, p)) => (h.into(), Some(p)),
             None => (hostport.into(), None),
         }
@@ -234,8 +236,8 @@ fn parse_port(p: &str) -> Result<u16, UrlError> {
     if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
         return Err(UrlError::Port);
     }
-    match p.parse::<u32>() {
-        Ok(n @ 1..=65535) => Ok(n as u16),
+    match parse_u64(p) {
+        Some(n @ 1..=65535) => Ok(n as u16),
         _ => Err(UrlError::Port),
     }
 }

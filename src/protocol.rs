@@ -3,7 +3,7 @@
 //! Pages can only ask: no message claims a state. Decoding is strict (version, shape,
 //! size) and returns an error naming the field; it never panics.
 
-use crate::error::{Input, InputError};
+use crate::error::{Input, InputError, Refused};
 use crate::json::{self, Object, ObjectWriter, Value};
 
 /// The protocol version every message carries as `v`.
@@ -31,8 +31,12 @@ pub enum ClientMessage {
 
 /// Decodes a page message from its JSON text.
 pub fn decode(json: &str) -> Result<ClientMessage, InputError> {
+    read(json).map_err(|e| *e)
+}
+
+fn read(json: &str) -> Result<ClientMessage, Refused> {
     if json.len() > MAX_MESSAGE_BYTES {
-        return Err(InputError::new(Input::Message, "", "larger than 4096 bytes"));
+        return Err(InputError::boxed(Input::Message, "", "larger than 4096 bytes"));
     }
     let doc = json::parse(Input::Message, json)?;
     let mut o = Object::new(Input::Message, "", &doc)?;

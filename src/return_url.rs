@@ -5,6 +5,7 @@
 //! only when it is same-origin and inside the worker's scope (no open redirect).
 
 use crate::config::Config;
+use crate::encode::{skip_leading, split_at_byte};
 use crate::origin::{parse_url, resolve, Url};
 
 /// The login page URL for a tab at `client_url`, carrying its return URL; `None` when the
@@ -60,10 +61,19 @@ fn absolute(config: &Config, path_and_query: &str) -> String {
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.trim_start_matches('?').split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then_some(v)
-    })
+    let mut rest = Some(skip_leading(query, b'?'));
+    while let Some(r) = rest {
+        let (pair, next) = match split_at_byte(r, b'&', false) {
+            Some((pair, next)) => (pair, Some(next)),
+            None => (r, None),
+        };
+        let (k, v) = split_at_byte(pair, b'=', false).unwrap_or((pair, ""));
+        if k == name {
+            return Some(v);
+        }
+        rest = next;
+    }
+    None
 }
 
 fn decode_component(s: &str) -> Option<String> {

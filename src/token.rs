@@ -4,7 +4,8 @@
 //! header-safe strings of bounded size; anything else is an error and changes nothing.
 
 use crate::config::TokenFields;
-use crate::error::{Input, InputError};
+use crate::encode::{parse_u64, split_at_byte};
+use crate::error::{Input, InputError, Refused};
 use crate::json::{self, Object, Value};
 
 /// The largest token response accepted, in bytes.
@@ -30,6 +31,10 @@ pub struct Tokens {
 /// Takes the tokens out of `body`. Returns them and the body the page may see: the same
 /// object without the access and refresh token fields.
 pub fn take_tokens(body: &str, fields: &TokenFields) -> Result<(Tokens, String), InputError> {
+    read(body, fields).map_err(|e| *e)
+}
+
+fn read(body: &str, fields: &TokenFields) -> Result<(Tokens, String), Refused> {
     if body.len() > MAX_RESPONSE_BYTES {
         return Err(err("", "larger than 256 KiB"));
     }
@@ -66,11 +71,11 @@ pub fn take_tokens(body: &str, fields: &TokenFields) -> Result<(Tokens, String),
     Ok((Tokens { access_token, refresh_token, expires_in_ms, user }, page_body))
 }
 
-fn err(field: &str, message: impl Into<String>) -> InputError {
-    InputError::new(Input::TokenResponse, field, message)
+fn err(field: &str, message: &str) -> Refused {
+    InputError::boxed(Input::TokenResponse, field, message)
 }
 
-fn token(v: &Value<'_>, field: &str) -> Result<String, InputError> {
+fn token(v: &Value<'_>, field: &str) -> Result<String, Refused> {
     let Value::String(s) = v else { return Err(err(field, "expected a string")) };
     if s.is_empty() || s.len() > MAX_TOKEN_BYTES {
         return Err(err(field, "expected a non-empty string of at most 16 KiB"));
@@ -82,18 +87,18 @@ fn token(v: &Value<'_>, field: &str) -> Result<String, InputError> {
     Ok(s.to_string())
 }
 
-fn expires_in(v: &Value<'_>, field: &str) -> Result<u64, InputError> {
+fn expires_in(v: &Value<'_>, field: &str) -> Result<u64, Refused> {
     // Some servers send the number as a string; fractions are cut.
     let text = match v {
         Value::Number(n) => *n,
         Value::String(s) => s.as_ref(),
         _ => return Err(err(field, "expected a number of seconds")),
     };
-    let whole = text.split_once('.').map_or(text, |(w, frac)| if frac.bytes().all(|b| b.is_ascii_digit()) { w } else { "x" });
-    match whole.parse::<u64>() {
-        Ok(seconds) if seconds <= MAX_EXPIRES_IN_SECONDS => Ok(seconds * 1000),
-        Ok(_) => Err(err(field, "expected at most ten years of seconds")),
-        Err(_) => Err(err(field, "expected a number of seconds")),
+    let whole = split_at_byte(text, b'.', false).map_or(text, |(w, frac)| if frac.bytes().all(|b| b.is_ascii_digit()) { w } else { "x" });
+    match parse_u64(whole) {
+        Some(seconds) if seconds <= MAX_EXPIRES_IN_SECONDS => Ok(seconds * 1000),
+        Some(_) => Err(err(field, "expected at most ten years of seconds")),
+        None => Err(err(field, "expected a number of seconds")),
     }
 }
 

@@ -17,7 +17,7 @@ pub enum Marker {
 /// Parses a marker cookie value. Garbage is an error (and must change nothing).
 pub fn parse_marker(value: &str) -> Result<Marker, InputError> {
     let bad = || InputError::new(Input::Cookie, "value", "expected `live.<id>` or `ended.<id>` with a 16-32 character hex id");
-    let (kind, id) = value.split_once('.').ok_or_else(bad)?;
+    let (kind, id) = crate::encode::split_at_byte(value, b'.', false).ok_or_else(bad)?;
     if !(16..=32).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
@@ -83,7 +83,7 @@ impl Engine {
         let value = String::from("live.") + &id;
         self.seen_marker = Some(Marker::Live(id.clone()));
         self.marker = Some(id);
-        self.effects.push_back(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value });
+        self.emit(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value });
     }
 
     /// At an end of session here: every app must follow.
@@ -91,7 +91,7 @@ impl Engine {
         let Some(cs) = &self.config.cross_site else { return };
         let Some(id) = self.marker.take() else { return };
         self.seen_marker = Some(Marker::Ended(id.clone()));
-        self.effects.push_back(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value: String::from("ended.") + &id });
+        self.emit(Effect::SetCookie { name: cs.cookie_name.clone(), domain: cs.cookie_domain.clone(), value: String::from("ended.") + &id });
     }
 }
 

@@ -15,9 +15,6 @@ mod cross_site;
 mod persist;
 mod requests;
 
-use std::collections::VecDeque;
-
-
 use crate::config::Config;
 use crate::error::InputError;
 use crate::protocol::{self, ClientMessage, ErrorCode, IdleView, StateView};
@@ -167,8 +164,9 @@ pub struct Engine {
     marker: Option<String>,
     next_marker: Option<String>,
     seen_marker: Option<cross_site::Marker>,
-    greeted: VecDeque<String>,
-    effects: VecDeque<Effect>,
+    /// Oldest first. Vecs, not VecDeques: a few entries, and one collection type less in the wasm.
+    greeted: Vec<String>,
+    effects: Vec<Effect>,
 }
 
 impl Engine {
@@ -188,8 +186,8 @@ impl Engine {
             marker: None,
             next_marker: None,
             seen_marker: None,
-            greeted: VecDeque::new(),
-            effects: VecDeque::new(),
+            greeted: Vec::new(),
+            effects: Vec::new(),
         }
     }
 
@@ -200,7 +198,16 @@ impl Engine {
 
     /// The next effect to run, in order.
     pub fn poll_effect(&mut self) -> Option<Effect> {
-        self.effects.pop_front()
+        if self.effects.is_empty() {
+            return None;
+        }
+        Some(self.effects.remove(0))
+    }
+
+    /// Queues `effect` (one call site each, not an inlined queue push).
+    #[inline(never)]
+    fn emit(&mut self, effect: Effect) {
+        self.effects.push(effect);
     }
 
     /// True when effects wait in the queue.
@@ -286,10 +293,10 @@ impl Engine {
         // the tab for one without the client and navigate it before its subscribers ran.
         if !self.navigates_itself(client_id) && client_id.len() <= MAX_CLIENT_ID_BYTES {
             if self.greeted.len() >= MAX_GREETED {
-                self.greeted.pop_front();
+                self.greeted.remove(0);
             }
-            self.greeted.push_back(client_id.to_string());
-            self.effects.push_back(Effect::Persist);
+            self.greeted.push(client_id.to_string());
+            self.emit(Effect::Persist);
         }
         match message {
             ClientMessage::Hello { .. } => {}
@@ -312,8 +319,8 @@ impl Engine {
             let deadline = now.saturating_add(idle.timeout_ms);
             if self.idle_deadline != Some(deadline) {
                 self.idle_deadline = Some(deadline);
-                self.effects.push_back(Effect::Persist);
-                self.effects.push_back(Effect::Broadcast);
+                self.emit(Effect::Persist);
+                self.emit(Effect::Broadcast);
             }
         }
     }
@@ -358,10 +365,10 @@ impl Engine {
         self.idle_deadline = None;
         self.refresh_since = None;
         // Tabs first: the news is what every tab waits for; the rest runs right after.
-        self.effects.push_back(Effect::Broadcast);
-        self.effects.push_back(Effect::CancelRequests);
-        self.effects.push_back(Effect::Persist);
-        self.effects.push_back(Effect::RefreshSettled);
+        self.emit(Effect::Broadcast);
+        self.emit(Effect::CancelRequests);
+        self.emit(Effect::Persist);
+        self.emit(Effect::RefreshSettled);
         if call_logout && reason != Reason::Elsewhere {
             if self.config.logout.is_some() {
                 // An earlier end's call may still be owed (server down): it is kept, not replaced.
@@ -383,7 +390,7 @@ impl Engine {
             if !p.in_flight && now >= p.retry_at {
                 p.in_flight = true;
                 p.attempts = p.attempts.saturating_add(1);
-                self.effects.push_back(Effect::Logout { url: logout.url.href(), method: logout.method.clone(), token: p.token.clone(), epoch: p.epoch });
+                self.effects.push(Effect::Logout { url: logout.url.href(), method: logout.method.clone(), token: p.token.clone(), epoch: p.epoch });
             }
         }
     }
@@ -394,15 +401,15 @@ impl Engine {
         if let Some(i) = self.pending_logouts.iter().position(|p| p.epoch == epoch) {
             if delivered {
                 self.pending_logouts.remove(i);
-                self.effects.push_back(Effect::Persist);
+                self.emit(Effect::Persist);
             } else if let Some(p) = self.pending_logouts.get_mut(i) {
                 p.in_flight = false;
                 let backoff = LOGOUT_RETRY_MS.saturating_mul(1u64 << p.attempts.min(16)).min(LOGOUT_RETRY_MAX_MS);
                 p.retry_at = now.saturating_add(backoff);
-                self.effects.push_back(Effect::Persist);
+                self.emit(Effect::Persist);
                 // The tabs hold the timers: tell them the retry time (`wakeAt`), or the retry
                 // waits for some unrelated event (found by e2e/faults.test.mjs).
-                self.effects.push_back(Effect::Broadcast);
+                self.emit(Effect::Broadcast);
             }
         }
         self.check_deadlines(now);
@@ -424,9 +431,9 @@ impl Engine {
         self.idle_deadline = self.config.idle.map(|i| now.saturating_add(i.timeout_ms));
         self.refresh_since = None;
         // Tabs first (as at an end), then the disk and the sibling apps' cookie.
-        self.effects.push_back(Effect::Broadcast);
-        self.effects.push_back(Effect::Persist);
-        self.effects.push_back(Effect::RefreshSettled);
+        self.emit(Effect::Broadcast);
+        self.emit(Effect::Persist);
+        self.emit(Effect::RefreshSettled);
         self.mark_cross_site_live();
     }
 

@@ -2,7 +2,7 @@
 
 use super::{Engine, Login, PendingLogout, Reason, Session};
 use crate::config::TokenStorage;
-use crate::error::{Input, InputError};
+use crate::error::{Input, InputError, Refused};
 use crate::json::{self, Object, ObjectWriter, Value};
 
 const PERSIST_VERSION: u64 = 1;
@@ -29,99 +29,71 @@ pub struct Persisted {
 
 impl Persisted {
     pub(super) fn decode(text: &str) -> Result<Persisted, InputError> {
+        // Filled in place: an error then drops one value, not each field read so far.
+        let mut p = Persisted {
+            epoch: 0,
+            generation: 0,
+            logged_in: false,
+            reason: None,
+            user: None,
+            expires_at: None,
+            idle_deadline: None,
+            access_token: None,
+            refresh_token: None,
+            refresh_since: None,
+            pending_logouts: Vec::new(),
+            marker: None,
+            clients: Vec::new(),
+        };
+        match p.read(text) {
+            Ok(()) => Ok(p),
+            Err(e) => Err(*e),
+        }
+    }
+
+    fn read(&mut self, text: &str) -> Result<(), Refused> {
         let doc = json::parse(Input::Persisted, text)?;
         let mut o = Object::new(Input::Persisted, "", &doc)?;
         if o.uint("v", u64::MAX)? != Some(PERSIST_VERSION) {
             return Err(o.error("v", "expected version 1"));
         }
-        let reason = match o.string("reason")? {
-            None => None,
-            Some(r) => Some(Reason::parse(r).ok_or_else(|| o.error("reason", "unknown reason"))?),
-        };
-        let user = o.get("user")?.map(|v| {
+        if let Some(r) = o.string("reason")? {
+            self.reason = Some(Reason::parse(r).ok_or_else(|| o.error("reason", "unknown reason"))?);
+        }
+        if let Some(v) = o.get("user")? {
             let mut raw = String::new();
             json::push_value(&mut raw, v);
-            raw
-        });
-        let mut pending_logouts = Vec::new();
-        if let Some(v) = o.get("pendingLogouts")? {
-            let Value::Array(items) = v else { return Err(o.error("pendingLogouts", "expected an array")) };
-            for item in items {
-                let mut l = Object::new(Input::Persisted, "pendingLogouts[]", item)?;
-                let need = |l: &mut Object<'_, '_>, k: &str| -> Result<u64, InputError> { l.uint(k, u64::MAX)?.ok_or_else(|| l.error(k, "missing")) };
-                let epoch = need(&mut l, "epoch")?;
-                let retry_at = need(&mut l, "retryAt")?;
-                let attempts = l.uint("attempts", u64::from(u32::MAX))?.unwrap_or(0) as u32;
-                let token = l.string("token")?.map(str::to_string);
-                l.finish()?;
-                pending_logouts.push(PendingLogout { epoch, token, retry_at, attempts, in_flight: false });
+            self.user = Some(raw);
+        }
+        for item in o.array("pendingLogouts", false)? {
+            let mut l = Object::new(Input::Persisted, "pendingLogouts[]", item)?;
+            let epoch = l.required_uint("epoch", u64::MAX)?;
+            let retry_at = l.required_uint("retryAt", u64::MAX)?;
+            let attempts = l.uint("attempts", u64::from(u32::MAX))?.unwrap_or(0) as u32;
+            let token = l.owned_string("token")?;
+            l.finish()?;
+            self.pending_logouts.push(PendingLogout { epoch, token, retry_at, attempts, in_flight: false });
+        }
+        let clients = o.array("clients", false)?;
+        if clients.len() > super::MAX_GREETED {
+            return Err(o.error("clients", "more than 256 entries"));
+        }
+        for item in clients {
+            match item {
+                Value::String(id) if id.len() <= super::MAX_CLIENT_ID_BYTES => self.clients.push(id.to_string()),
+                _ => return Err(o.error("clients", "expected client ids (strings of at most 128 bytes)")),
             }
         }
-        let mut clients = Vec::new();
-        if let Some(v) = o.get("clients")? {
-            let Value::Array(items) = v else { return Err(o.error("clients", "expected an array")) };
-            if items.len() > super::MAX_GREETED {
-                return Err(o.error("clients", "more than 256 entries"));
-            }
-            for item in items {
-                match item {
-                    Value::String(id) if id.len() <= super::MAX_CLIENT_ID_BYTES => clients.push(id.to_string()),
-                    _ => return Err(o.error("clients", "expected client ids (strings of at most 128 bytes)")),
-                }
-            }
-        }
-        let p = Persisted {
-            epoch: o.uint("epoch", u64::MAX)?.ok_or_else(|| o.error("epoch", "missing"))?,
-            generation: o.uint("generation", u64::MAX)?.ok_or_else(|| o.error("generation", "missing"))?,
-            logged_in: o.boolean("loggedIn")?.ok_or_else(|| o.error("loggedIn", "missing"))?,
-            reason,
-            user,
-            expires_at: o.uint("expiresAt", u64::MAX)?,
-            idle_deadline: o.uint("idleDeadline", u64::MAX)?,
-            access_token: o.string("accessToken")?.map(str::to_string),
-            refresh_token: o.string("refreshToken")?.map(str::to_string),
-            refresh_since: o.uint("refreshSince", u64::MAX)?,
-            pending_logouts,
-            marker: o.string("marker")?.map(str::to_string),
-            clients,
-        };
-        o.finish()?;
-        Ok(p)
-    }
-
-    fn encode(&self) -> String {
-        let mut logouts = String::from("[");
-        for (i, l) in self.pending_logouts.iter().enumerate() {
-            if i > 0 {
-                logouts.push(',');
-            }
-            logouts.push_str(&ObjectWriter::new().uint("epoch", Some(l.epoch)).string("token", l.token.as_deref()).uint("retryAt", Some(l.retry_at)).uint("attempts", Some(u64::from(l.attempts))).finish());
-        }
-        logouts.push(']');
-        let mut clients = String::from("[");
-        for (i, id) in self.clients.iter().enumerate() {
-            if i > 0 {
-                clients.push(',');
-            }
-            json::push_string(&mut clients, id);
-        }
-        clients.push(']');
-        ObjectWriter::new()
-            .uint("v", Some(PERSIST_VERSION))
-            .uint("epoch", Some(self.epoch))
-            .uint("generation", Some(self.generation))
-            .boolean("loggedIn", self.logged_in)
-            .string("reason", self.reason.map(Reason::as_str))
-            .raw("user", self.user.as_deref())
-            .uint("expiresAt", self.expires_at)
-            .uint("idleDeadline", self.idle_deadline)
-            .string("accessToken", self.access_token.as_deref())
-            .string("refreshToken", self.refresh_token.as_deref())
-            .uint("refreshSince", self.refresh_since)
-            .raw("pendingLogouts", Some(&logouts))
-            .string("marker", self.marker.as_deref())
-            .raw("clients", Some(&clients))
-            .finish()
+        self.epoch = o.required_uint("epoch", u64::MAX)?;
+        self.generation = o.required_uint("generation", u64::MAX)?;
+        self.logged_in = o.boolean("loggedIn")?.ok_or_else(|| o.error("loggedIn", "missing"))?;
+        self.expires_at = o.uint("expiresAt", u64::MAX)?;
+        self.idle_deadline = o.uint("idleDeadline", u64::MAX)?;
+        self.access_token = o.owned_string("accessToken")?;
+        self.refresh_token = o.owned_string("refreshToken")?;
+        self.refresh_since = o.uint("refreshSince", u64::MAX)?;
+        self.marker = o.owned_string("marker")?;
+        o.finish()
     }
 }
 
@@ -150,44 +122,50 @@ impl Engine {
         self.apply_persisted(p);
         self.forget_in_flight_logout();
         self.check_deadlines(now);
-        self.effects.push_back(super::Effect::Persist);
+        self.emit(super::Effect::Persist);
         Ok(())
     }
 
+    /// Written straight from the engine's state (no copy of it first).
     fn snapshot(&self, keep_tokens: bool) -> String {
-        let (logged_in, reason, user, expires_at, access_token, refresh_token) = match &self.session {
-            Session::LoggedIn(l) => (
-                true,
-                None,
-                l.user.clone(),
-                l.expires_at,
-                l.access_token.clone().filter(|_| keep_tokens),
-                l.refresh_token.clone().filter(|_| keep_tokens),
-            ),
-            Session::LoggedOut { reason } => (false, *reason, None, None, None, None),
+        let (login, reason) = match &self.session {
+            Session::LoggedIn(l) => (Some(&**l), None),
+            Session::LoggedOut { reason } => (None, *reason),
         };
-        let mut pending_logouts = self.pending_logouts.clone();
-        for p in &mut pending_logouts {
-            if !keep_tokens {
-                p.token = None;
+        let tokens = login.filter(|_| keep_tokens);
+        let mut logouts = String::from("[");
+        for l in &self.pending_logouts {
+            if logouts.len() > 1 {
+                logouts.push(',');
             }
+            let token = l.token.as_deref().filter(|_| keep_tokens);
+            logouts.push_str(&ObjectWriter::new().uint("epoch", Some(l.epoch)).string("token", token).uint("retryAt", Some(l.retry_at)).uint("attempts", Some(u64::from(l.attempts))).finish());
         }
-        let p = Persisted {
-            epoch: self.epoch,
-            generation: self.generation,
-            logged_in,
-            reason,
-            user,
-            expires_at,
-            idle_deadline: self.idle_deadline,
-            access_token,
-            refresh_token,
-            refresh_since: self.refresh_since,
-            pending_logouts,
-            marker: self.marker.clone(),
-            clients: self.greeted.iter().cloned().collect(),
-        };
-        p.encode()
+        logouts.push(']');
+        let mut clients = String::from("[");
+        for id in &self.greeted {
+            if clients.len() > 1 {
+                clients.push(',');
+            }
+            json::push_string(&mut clients, id);
+        }
+        clients.push(']');
+        ObjectWriter::new()
+            .uint("v", Some(PERSIST_VERSION))
+            .uint("epoch", Some(self.epoch))
+            .uint("generation", Some(self.generation))
+            .boolean("loggedIn", login.is_some())
+            .string("reason", reason.map(Reason::as_str))
+            .raw("user", login.and_then(|l| l.user.as_deref()))
+            .uint("expiresAt", login.and_then(|l| l.expires_at))
+            .uint("idleDeadline", self.idle_deadline)
+            .string("accessToken", tokens.and_then(|l| l.access_token.as_deref()))
+            .string("refreshToken", tokens.and_then(|l| l.refresh_token.as_deref()))
+            .uint("refreshSince", self.refresh_since)
+            .raw("pendingLogouts", Some(&logouts))
+            .string("marker", self.marker.as_deref())
+            .raw("clients", Some(&clients))
+            .finish()
     }
 
     pub(super) fn apply_persisted(&mut self, p: Persisted) {
@@ -210,11 +188,10 @@ impl Engine {
         self.marker = p.marker;
         for id in p.clients {
             if !self.navigates_itself(&id) {
-                self.greeted.push_back(id);
+                self.greeted.push(id);
             }
         }
-        while self.greeted.len() > super::MAX_GREETED {
-            self.greeted.pop_front();
-        }
+        let excess = self.greeted.len().saturating_sub(super::MAX_GREETED);
+        self.greeted.drain(..excess);
     }
 }

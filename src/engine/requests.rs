@@ -228,8 +228,8 @@ impl Engine {
         };
         self.refresh_since = Some(now);
         self.refresh_epoch = self.epoch;
-        self.effects.push_back(Effect::Persist);
-        self.effects.push_back(Effect::Refresh { url: refresh.endpoint.url.href(), body, content_type, epoch: self.epoch });
+        self.effects.push(Effect::Persist);
+        self.effects.push(Effect::Refresh { url: refresh.endpoint.url.href(), body, content_type, epoch: self.epoch });
     }
 
     /// The refresh endpoint answered the [`Effect::Refresh`] of `epoch`. Success rotates the
@@ -258,9 +258,9 @@ impl Engine {
                 if tokens.user.is_some() {
                     login.user = tokens.user;
                 }
-                self.effects.push_back(Effect::Persist);
-                self.effects.push_back(Effect::Broadcast);
-                self.effects.push_back(Effect::RefreshSettled);
+                self.emit(Effect::Persist);
+                self.emit(Effect::Broadcast);
+                self.emit(Effect::RefreshSettled);
             }
             _ => self.end_session(now, Reason::RefreshFailed, true),
         }

@@ -1,7 +1,7 @@
 use super::*;
 
 fn p(s: &str) -> Result<Value<'_>, InputError> {
-    parse(Input::Message, s)
+    parse(Input::Message, s).map_err(|e| *e)
 }
 
 fn round(s: &str) -> String {
