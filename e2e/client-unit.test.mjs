@@ -356,3 +356,24 @@ test("hard reload: one guarded reload, then uncontrolled with a warning", async 
     console.warn = warn;
   }
 });
+
+test("a page that starts where it must not stay leaves at once, before start() resolves", async () => {
+  const log = [];
+  class FakeSW extends EventTarget {
+    scriptURL = "https://app.test/lockstep-sw.js";
+    state = "activated";
+    postMessage(msg, [port]) {
+      port.postMessage({ v: 1, type: "state", now: Date.now(), navigate: "/login?returnTo=%2Fapp1%2F", idle: null,
+        state: { status: "logged-out", user: null, expiresAt: null, idleDeadline: null, epoch: 2, reason: "logout" } });
+    }
+  }
+  const sw = new FakeSW();
+  globalThis.ServiceWorker = FakeSW;
+  globalThis.navigator = { serviceWorker: Object.assign(new EventTarget(), {
+    controller: sw, startMessages() {}, register: async () => ({ scope: "https://app.test/", active: sw }) }) };
+  globalThis.location = { href: "https://app.test/app1/", replace: (u) => log.push(`replace ${u}`), reload: () => log.push("reload") };
+  globalThis.sessionStorage = { getItem: () => null, setItem() {}, removeItem() {} };
+  const s = await (await import("../sw/lockstep-client.js?tab=leave")).Lockstep.start({ sw: "/lockstep-sw.js", config: "/c.json" });
+  assert.equal(s.state.status, "logged-out");
+  assert.deepEqual(log, ["replace /login?returnTo=%2Fapp1%2F"], "no 50 ms of the app on a page it must leave");
+});
