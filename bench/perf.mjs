@@ -379,9 +379,9 @@ async function swEvaluator(browser) {
     pending.get(m.id)?.(m);
     pending.delete(m.id);
   });
-  return async (needle, fn) => {
+  return async (needle, fn, contextId) => {
     const { targetInfos } = await bs.send("Target.getTargets");
-    const t = targetInfos.filter((x) => x.type === "service_worker" && x.url.includes(needle));
+    const t = targetInfos.filter((x) => x.type === "service_worker" && x.url.includes(needle) && (!contextId || x.browserContextId === contextId));
     if (!t.length) throw new Error(`no service worker target ${needle}`);
     const { sessionId } = await bs.send("Target.attachToTarget", { targetId: t[t.length - 1].targetId, flatten: false });
     const id = ++seq;
@@ -407,6 +407,10 @@ async function benchAnatomy(env) {
   const swEval = await swEvaluator(browser);
   const swB = await cdp(variants.b.page);
   const swC = await cdp(variants.c.page);
+  // Two contexts run a Lockstep worker (c, and d for the memory-storage cold start): read c's.
+  const pageSession = await variants.c.page.context().newCDPSession(variants.c.page);
+  const contextC = (await pageSession.send("Target.getTargetInfo")).targetInfo.browserContextId;
+  await pageSession.detach();
   await swB.enable();
   await swC.enable();
   // The replay worker, in two contexts: wasm from the network / from Cache Storage.
@@ -445,7 +449,7 @@ async function benchAnatomy(env) {
         const needle = k === "lockstep" ? "lockstep-sw.js" : "minimal-sw.js";
         const w = await swEval(needle, () => ({ origin: performance.timeOrigin,
           marks: performance.getEntriesByType("mark").map((e) => [e.name, e.startTime]),
-          res: performance.getEntriesByType("resource").map((e) => ({ name: e.name, startTime: e.startTime, responseEnd: e.responseEnd, transferSize: e.transferSize })) }));
+          res: performance.getEntriesByType("resource").map((e) => ({ name: e.name, startTime: e.startTime, responseEnd: e.responseEnd, transferSize: e.transferSize })) }), k === "lockstep" ? contextC : undefined);
         row["worker global created"] = w.origin - r.start;
         // The bootstrap's own marks (sw/lockstep-sw.js): glue imported, instance ready, state loaded.
         for (const [name, t] of w.marks) if (name.startsWith("lockstep:")) row[name.slice(9)] ??= w.origin + t - r.start;
