@@ -122,18 +122,30 @@ async fn api(request: &Request, is_logout: bool) -> Result<Response, JsValue> {
     let body = if method == "GET" || method == "HEAD" { None } else { Some(js::wait(request.clone()?.array_buffer()?).await?.dyn_into::<ArrayBuffer>()?) };
     let mut replayed = false;
     let mut replay_with: Option<(String, u64)> = None;
+    // One wait and one pass-through send for every path that needs them: each await is a
+    // state machine of its own. `late`: the response a timed-out wait delivers (none: 504).
+    let mut wait = false;
+    let mut late: Option<Response> = None;
     loop {
+        if wait {
+            wait = false;
+            run_effects();
+            if !refresh_settled().await {
+                return match late {
+                    Some(r) => Ok(r),
+                    None => json_response(504, r#"{"error":"lockstep_refresh_timeout","message":"the token refresh did not finish in time"}"#, false),
+                };
+            }
+            late = None;
+        }
         let (token, generation) = match replay_with.take() {
             Some(t) => t,
             None => match with_engine(|e| e.admit(js::now(), navigate, has_authorization)).unwrap_or(Admission::PassThrough) {
-                Admission::PassThrough => return network(request).await,
-                Admission::Block if is_logout => return network(request).await,
+                Admission::PassThrough => break,
+                Admission::Block if is_logout => break,
                 Admission::Block => return blocked(),
                 Admission::Wait => {
-                    run_effects();
-                    if !refresh_settled().await {
-                        return json_response(504, r#"{"error":"lockstep_refresh_timeout","message":"the token refresh did not finish in time"}"#, false);
-                    }
+                    wait = true;
                     continue;
                 }
                 Admission::Attach { token, generation } => (token, generation),
@@ -163,25 +175,26 @@ async fn api(request: &Request, is_logout: bool) -> Result<Response, JsValue> {
             }
             Verdict::WaitThenReplay => {
                 replayed = true;
-                run_effects();
-                if !refresh_settled().await {
-                    return Ok(response);
-                }
+                wait = true;
+                late = Some(response);
             }
         }
     }
+    network(request).await
 }
 
 async fn token(request: &Request, index: usize) -> Result<Response, JsValue> {
-    let response = if with_engine(|e| e.marks_token_request(index)).unwrap_or(false) {
+    // One send for both cases: each await of `network` is a state machine of its own.
+    let marked = if with_engine(|e| e.marks_token_request(index)).unwrap_or(false) {
         let headers = Headers::new_with_headers(&request.headers())?;
         headers.set(crate::engine::WORKER_HEADER, "1")?;
         let init = RequestInit::new();
         init.set_headers(&headers);
-        network(&Request::new_with_request_and_init(request, &init)?).await?
+        Some(Request::new_with_request_and_init(request, &init)?)
     } else {
-        network(request).await?
+        None
     };
+    let response = network(marked.as_ref().unwrap_or(request)).await?;
     let status = response.status();
     if !(200..300).contains(&status) {
         return Ok(response);
