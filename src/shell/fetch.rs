@@ -73,22 +73,28 @@ pub fn cancel_all() {
     }
 }
 
-/// Sends `request`, cancellable by [`cancel_all`] until its response headers arrive.
-/// `Ok(None)`: it was cancelled.
-async fn cancellable(request: &Request, init: &RequestInit) -> Result<Option<Response>, JsValue> {
-    let controller = AbortController::new()?;
-    // Still follows the page's own abort, where the browser can combine signals.
-    let both = js_sys::Array::of2(&request.signal(), &controller.signal());
-    let signal = js::call(&js::get(&js_sys::global(), "AbortSignal"), "any", &[both.into()]).map_or_else(|_| controller.signal(), JsCast::unchecked_into);
-    init.set_signal(Some(&signal));
-    let id = NEXT_ID.with(|n| n.replace(n.get().wrapping_add(1)));
-    CANCELLABLE.with(|l| l.borrow_mut().push((id, controller.clone())));
-    let result = network(&Request::new_with_request_and_init(request, init)?).await;
-    CANCELLABLE.with(|l| l.borrow_mut().retain(|(i, _)| *i != id));
-    match result {
-        Err(_) if controller.signal().aborted() => Ok(None),
-        r => r.map(Some),
+/// Sends `request` with `init`; with `cancels`, cancellable by [`cancel_all`] until its
+/// response headers arrive. `Ok(None)`: it was cancelled.
+async fn send(request: &Request, init: &RequestInit, cancels: bool) -> Result<Option<Response>, JsValue> {
+    let mut cancel = None;
+    if cancels {
+        let controller = AbortController::new()?;
+        // Still follows the page's own abort, where the browser can combine signals.
+        let both = js_sys::Array::of2(&request.signal(), &controller.signal());
+        let signal = js::call(&js::get(&js_sys::global(), "AbortSignal"), "any", &[both.into()]).map_or_else(|_| controller.signal(), JsCast::unchecked_into);
+        init.set_signal(Some(&signal));
+        let id = NEXT_ID.with(|n| n.replace(n.get().wrapping_add(1)));
+        CANCELLABLE.with(|l| l.borrow_mut().push((id, controller.clone())));
+        cancel = Some((id, controller));
     }
+    let result = network(&Request::new_with_request_and_init(request, init)?).await;
+    if let Some((id, controller)) = cancel {
+        CANCELLABLE.with(|l| l.borrow_mut().retain(|(i, _)| *i != id));
+        if result.is_err() && controller.signal().aborted() {
+            return Ok(None);
+        }
+    }
+    result.map(Some)
 }
 
 /// A copy of `request` with the bearer, and the body read once so it can be replayed.
@@ -152,14 +158,7 @@ async fn api(request: &Request, is_logout: bool) -> Result<Response, JsValue> {
             },
         };
         let init = with_bearer(request, &body, &token)?;
-        let response = if cancels {
-            match cancellable(request, &init).await? {
-                Some(r) => r,
-                None => return blocked(),
-            }
-        } else {
-            network(&Request::new_with_request_and_init(request, &init)?).await?
-        };
+        let Some(response) = send(request, &init, cancels).await? else { return blocked() };
         let status = response.status();
         if is_logout {
             if status < 500 {
