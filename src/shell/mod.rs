@@ -156,11 +156,16 @@ pub fn handle_fetch(request: Request) -> Promise {
 /// A navigation passed by (never held): with a cross-site marker, re-check the cookie.
 #[wasm_bindgen]
 pub fn saw_navigation() -> Promise {
-    promise(Box::pin(async {
+    promise(recheck_job())
+}
+
+/// Re-reads the marker, then runs the effects: one future type for every caller.
+fn recheck_job() -> Job {
+    Box::pin(async {
         recheck_marker().await;
         run_effects();
         Ok(JsValue::UNDEFINED)
-    }))
+    })
 }
 
 /// With a cross-site marker, re-reads the cookie into the engine. Browsers without cookie
@@ -209,11 +214,7 @@ pub fn handle_message(data: JsValue, client_id: String, client_url: String, port
     run_effects();
     // Without cookie events (other browsers) a tab's message is the cue to re-read the marker.
     if with_engine(|e| e.config().cross_site.is_some()).unwrap_or(false) {
-        background(Box::pin(async {
-            recheck_marker().await;
-            run_effects();
-            Ok(JsValue::UNDEFINED)
-        }));
+        background(recheck_job());
     }
     Ok(())
 }
