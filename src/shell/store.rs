@@ -44,22 +44,27 @@ async fn open() -> Result<IdbDatabase, JsValue> {
     db.dyn_into::<IdbDatabase>().map_err(JsValue::from)
 }
 
+/// Reads the record (`json`: None), or writes `json` to it; one future for both.
+async fn request(json: Option<&str>) -> Result<JsValue, JsValue> {
+    // A connection per request, closed at once: a connection held open by the worker kept
+    // Chromium from tearing down a browser context (found by e2e/cross-site.test.mjs).
+    let db = open().await?;
+    let key = JsValue::from_str(KEY);
+    let req = match json {
+        None => db.transaction_with_str(STORE)?.object_store(STORE)?.get(&key)?,
+        Some(json) => db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)?.object_store(STORE)?.put_with_key(&JsValue::from_str(json), &key)?,
+    };
+    let done = js::wait(request_promise(&req)).await;
+    db.close();
+    done
+}
+
 /// Reads the persisted state, if any.
 pub async fn load() -> Result<Option<String>, JsValue> {
-    let db = open().await?;
-    let tx = db.transaction_with_str(STORE)?;
-    let value = js::wait(request_promise(&tx.object_store(STORE)?.get(&JsValue::from_str(KEY))?)).await;
-    db.close();
-    Ok(value?.as_string())
+    Ok(request(None).await?.as_string())
 }
 
 /// Writes the persisted state.
 pub async fn save(json: &str) -> Result<(), JsValue> {
-    // A connection per write, closed at once: a connection held open by the worker kept
-    // Chromium from tearing down a browser context (found by e2e/cross-site.test.mjs).
-    let db = open().await?;
-    let tx = db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)?;
-    let done = js::wait(request_promise(&tx.object_store(STORE)?.put_with_key(&JsValue::from_str(json), &JsValue::from_str(KEY))?)).await;
-    db.close();
-    done.map(|_| ())
+    request(Some(json)).await.map(|_| ())
 }
