@@ -1,7 +1,7 @@
 //! Fetch events the engine claimed: API calls (bearer, wait, block, replay), token
 //! endpoints (tokens taken out), the logout endpoint, and the diagnostics route.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
 use js_sys::{ArrayBuffer, Promise};
 use wasm_bindgen::prelude::*;
@@ -61,14 +61,14 @@ fn blocked() -> Result<Response, JsValue> {
 
 thread_local! {
     /// API requests waiting for their response headers that the end of their session cancels.
-    static CANCELLABLE: RefCell<Vec<(u32, AbortController)>> = const { RefCell::new(Vec::new()) };
+    static CANCELLABLE: Cell<Vec<(u32, AbortController)>> = const { Cell::new(Vec::new()) };
     static NEXT_ID: Cell<u32> = const { Cell::new(0) };
 }
 
 /// `Effect::CancelRequests`: aborts every cancellable API request still waiting for its
 /// response headers; each is then answered as blocked.
 pub fn cancel_all() {
-    for (_, c) in CANCELLABLE.with(|l| core::mem::take(&mut *l.borrow_mut())) {
+    for (_, c) in CANCELLABLE.take() {
         c.abort();
     }
 }
@@ -84,12 +84,12 @@ async fn send(request: &Request, init: &RequestInit, cancels: bool) -> Result<Op
         let signal = js::call(&js::get(&js_sys::global(), "AbortSignal"), "any", &[both.into()]).map_or_else(|_| controller.signal(), JsCast::unchecked_into);
         init.set_signal(Some(&signal));
         let id = NEXT_ID.with(|n| n.replace(n.get().wrapping_add(1)));
-        CANCELLABLE.with(|l| l.borrow_mut().push((id, controller.clone())));
+        super::cell_update(&CANCELLABLE, |l| l.push((id, controller.clone())));
         cancel = Some((id, controller));
     }
     let result = network(&Request::new_with_request_and_init(request, init)?).await;
     if let Some((id, controller)) = cancel {
-        CANCELLABLE.with(|l| l.borrow_mut().retain(|(i, _)| *i != id));
+        super::cell_update(&CANCELLABLE, |l| l.retain(|(i, _)| *i != id));
         if result.is_err() && controller.signal().aborted() {
             return Ok(None);
         }

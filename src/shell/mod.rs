@@ -25,7 +25,7 @@ pub mod testing {
     }
 }
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -38,8 +38,8 @@ use crate::protocol::{encode_error, ErrorCode};
 
 thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
-    static LOAD_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
-    static BACKGROUND: RefCell<Vec<Promise>> = const { RefCell::new(Vec::new()) };
+    static LOAD_ERROR: Cell<Option<String>> = const { Cell::new(None) };
+    static BACKGROUND: Cell<Vec<Promise>> = const { Cell::new(Vec::new()) };
     static DRAINING: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
@@ -50,6 +50,17 @@ pub(crate) fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> Option<T> {
 
 pub(crate) fn with_engine_mut<T>(f: impl FnOnce(&mut Engine) -> T) -> Option<T> {
     with_engine(f)
+}
+
+/// Runs `f` on the value of a thread-local `Cell` (taken out and put back): no borrow flag,
+/// so no panic path, unlike a `RefCell`. `f` must not touch the same cell.
+pub(crate) fn cell_update<T: Default, R>(key: &'static std::thread::LocalKey<Cell<T>>, f: impl FnOnce(&mut T) -> R) -> R {
+    key.with(|c| {
+        let mut v = c.take();
+        let r = f(&mut v);
+        c.set(v);
+        r
+    })
 }
 
 fn debug_on() -> bool {
@@ -69,7 +80,7 @@ pub fn start(config_url: String, fresh: bool, config: JsValue, state: JsValue) -
             return Ok(JsValue::UNDEFINED);
         }
         let result = load(&config_url, fresh, config.as_string(), (!state.is_undefined()).then(|| state.as_string())).await;
-        LOAD_ERROR.with(|e| *e.borrow_mut() = result.as_ref().err().and_then(|v| v.as_string()));
+        LOAD_ERROR.set(result.as_ref().err().and_then(|v| v.as_string()));
         result.map(|()| JsValue::UNDEFINED)
     }))
 }
@@ -107,7 +118,8 @@ async fn load(config_url: &str, fresh: bool, config: Option<String>, state: Opti
     }
     engine.seed_marker(js::random8());
     let cross_site = engine.config().cross_site.clone();
-    ENGINE.with(|cell| *cell.borrow_mut() = Some(engine));
+    // Never borrowed here (no `with_engine` is running): the store cannot fail.
+    ENGINE.with(|cell| cell.try_borrow_mut().map(|mut e| *e = Some(engine)).ok());
     if let Some(cs) = cross_site {
         sync_cookie(&cs.cookie_name).await;
     }
@@ -200,7 +212,7 @@ pub fn handle_message(data: JsValue, client_id: String, client_url: String, port
     let reply = match reply {
         Some(r) => r,
         None => {
-            let why = LOAD_ERROR.with(|e| e.borrow().clone()).unwrap_or_else(|| "the worker has not loaded".into());
+            let why = load_error().unwrap_or_else(|| "the worker has not loaded".into());
             // A byte search: `str::contains(&str)` drags in core's panicking char stepping and its
             // Unicode tables (≈ 5 KB of the wasm).
             let code = if why.as_bytes().windows(6).any(|w| w == b"config") { ErrorCode::BadConfig } else { ErrorCode::NotReady };
@@ -222,7 +234,7 @@ pub fn handle_message(data: JsValue, client_id: String, client_url: String, port
 /// The worker's load error for the bootstrap to report, if any.
 #[wasm_bindgen]
 pub fn load_error() -> Option<String> {
-    LOAD_ERROR.with(|e| e.borrow().clone())
+    cell_update(&LOAD_ERROR, |e| e.clone())
 }
 
 /// Resolves when the background work started by earlier events (effects, refresh and
@@ -232,7 +244,7 @@ pub fn load_error() -> Option<String> {
 pub fn settled() -> Promise {
     promise(Box::pin(async {
         loop {
-            let list = BACKGROUND.with(|b| core::mem::take(&mut *b.borrow_mut()));
+            let list = BACKGROUND.take();
             if list.is_empty() {
                 return Ok(JsValue::UNDEFINED);
             }
@@ -243,7 +255,7 @@ pub fn settled() -> Promise {
 
 fn background(job: Job) {
     let p = promise(job);
-    BACKGROUND.with(|b| b.borrow_mut().push(p));
+    cell_update(&BACKGROUND, |b| b.push(p));
 }
 
 /// Runs queued engine effects in order, in the background (the bootstrap's `waitUntil`
