@@ -200,29 +200,20 @@ async fn token(request: &Request, index: usize) -> Result<Response, JsValue> {
     }
     let Some(text) = js::bounded_string(&js::wait(response.clone()?.text()?).await?, crate::token::MAX_RESPONSE_BYTES) else {
         // Refused before the copy into wasm memory (which never shrinks); the state is kept.
-        let e = crate::error::InputError::new(crate::error::Input::TokenResponse, "", "larger than 256 KiB");
-        let body = crate::json::ObjectWriter::new().string("error", Some("lockstep_bad_token_response")).string("message", Some(&e.text())).finish();
-        return json_response(502, &body, false);
+        return bad_token_response(&crate::error::InputError::new(crate::error::Input::TokenResponse, "", "larger than 256 KiB").text());
     };
-    if let Some(r) = super::with_engine_mut(|e| e.seed_marker(js::random8())) {
-        let _ = r;
-    }
+    with_engine(|e| e.seed_marker(js::random8()));
     // Adopt a marker another app wrote since the last cookie event (none in some browsers).
     super::recheck_marker().await;
     match with_engine(|e| e.handle_token_response(js::now(), index, status, &text)).unwrap_or(TokenVerdict::PassThrough) {
         TokenVerdict::PassThrough => Ok(response),
-        TokenVerdict::Replace(body) => {
-            let headers = Headers::new()?;
-            headers.set("content-type", "application/json")?;
-            headers.set("cache-control", "no-store")?;
-            let init = ResponseInit::new();
-            init.set_status(status);
-            init.set_headers(&headers);
-            Response::new_with_opt_str_and_init(Some(&body), &init)
-        }
-        TokenVerdict::Refuse(e) => {
-            let body = crate::json::ObjectWriter::new().string("error", Some("lockstep_bad_token_response")).string("message", Some(&e.text())).finish();
-            json_response(502, &body, false)
-        }
+        TokenVerdict::Replace(body) => json_response(status, &body, false),
+        TokenVerdict::Refuse(e) => bad_token_response(&e.text()),
     }
+}
+
+/// 502 for a token response the worker refused.
+fn bad_token_response(message: &str) -> Result<Response, JsValue> {
+    let body = crate::json::ObjectWriter::new().string("error", Some("lockstep_bad_token_response")).string("message", Some(message)).finish();
+    json_response(502, &body, false)
 }

@@ -48,10 +48,6 @@ pub(crate) fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> Option<T> {
     ENGINE.with(|cell| cell.try_borrow_mut().ok().and_then(|mut e| e.as_mut().map(f)))
 }
 
-pub(crate) fn with_engine_mut<T>(f: impl FnOnce(&mut Engine) -> T) -> Option<T> {
-    with_engine(f)
-}
-
 /// Runs `f` on the value of a thread-local `Cell` (taken out and put back): no borrow flag,
 /// so no panic path, unlike a `RefCell`. `f` must not touch the same cell.
 pub(crate) fn cell_update<T: Default, R>(key: &'static std::thread::LocalKey<Cell<T>>, f: impl FnOnce(&mut T) -> R) -> R {
