@@ -12,34 +12,37 @@ const STORE: &str = "state";
 const KEY: &str = "session";
 
 fn request_promise(req: &IdbRequest) -> Promise {
-    let req = req.clone();
     Promise::new(&mut |resolve, reject| {
-        let r = req.clone();
-        let ok = Closure::once_into_js(move || {
-            let _ = resolve.call1(&JsValue::NULL, &r.result().unwrap_or(JsValue::UNDEFINED));
-        });
-        let fail = Closure::once_into_js(move || {
-            let _ = reject.call1(&JsValue::NULL, &JsValue::from_str("lockstep: IndexedDB request failed"));
-        });
-        js::set(&req, "onsuccess", &ok);
-        js::set(&req, "onerror", &fail);
+        on(req, "onsuccess", Some((resolve, true)));
+        on(req, "onerror", Some((reject, false)));
     })
 }
 
-async fn open() -> Result<IdbDatabase, JsValue> {
-    let factory = js::scope()?.indexed_db()?.ok_or_else(|| JsValue::from_str("lockstep: no IndexedDB"))?;
-    let req = factory.open_with_u32(DB, 1)?;
-    let upgrade = Closure::once_into_js({
-        let req = req.clone();
-        move || {
-            if let Ok(db) = req.result().and_then(|r| r.dyn_into::<IdbDatabase>().map_err(JsValue::from)) {
+/// Sets `req[event]` to a one-shot handler: with `settle` = (f, ok), calls `f` with the
+/// request's result (`ok`) or the failure; without, the upgrade that creates the store.
+/// One closure type for all three, so one copy of wasm-bindgen's closure glue.
+fn on(req: &IdbRequest, event: &str, settle: Option<(js_sys::Function, bool)>) {
+    let r = req.clone();
+    let handler = Closure::once_into_js(move || match settle {
+        Some((f, ok)) => {
+            let v = if ok { r.result().unwrap_or(JsValue::UNDEFINED) } else { JsValue::from_str("lockstep: IndexedDB request failed") };
+            let _ = f.call1(&JsValue::NULL, &v);
+        }
+        None => {
+            if let Ok(db) = r.result().and_then(|r| r.dyn_into::<IdbDatabase>().map_err(JsValue::from)) {
                 if !db.object_store_names().contains(STORE) {
                     let _ = db.create_object_store(STORE);
                 }
             }
         }
     });
-    js::set(&req, "onupgradeneeded", &upgrade);
+    js::set(req, event, &handler);
+}
+
+async fn open() -> Result<IdbDatabase, JsValue> {
+    let factory = js::scope()?.indexed_db()?.ok_or_else(|| JsValue::from_str("lockstep: no IndexedDB"))?;
+    let req = factory.open_with_u32(DB, 1)?;
+    on(&req, "onupgradeneeded", None);
     let db = js::wait(request_promise(&req)).await?;
     db.dyn_into::<IdbDatabase>().map_err(JsValue::from)
 }
