@@ -114,10 +114,15 @@ fn with_bearer(request: &Request, body: &Option<ArrayBuffer>, token: &str) -> Re
 
 /// Waits until a refresh settles, at most [`REFRESH_WAIT_MS`]; false when the wait ran out.
 async fn refresh_settled() -> bool {
-    // Waiters resolve with `true`; the timer resolves with `false`.
-    let settled = Promise::new(&mut |resolve, _| waiters::push(resolve));
-    let timeout = js::sleep(REFRESH_WAIT_MS);
-    js::wait(Promise::race(&js_sys::Array::of2(&settled, &timeout))).await.map(|v| v.is_truthy()).unwrap_or(false)
+    // One promise for both: the waiters resolve it with `true`, the timer with `false`; the
+    // first call wins (a race of two promises, without the second promise).
+    let settled = Promise::new(&mut |resolve, _| {
+        if let Ok(s) = js::scope() {
+            let _ = s.set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, REFRESH_WAIT_MS.min(i32::MAX as u64) as i32, &JsValue::FALSE);
+        }
+        waiters::push(resolve);
+    });
+    js::wait(settled).await.map(|v| v.is_truthy()).unwrap_or(false)
 }
 
 async fn api(request: &Request, is_logout: bool) -> Result<Response, JsValue> {

@@ -65,15 +65,6 @@ pub fn call(obj: &JsValue, key: &str, args: &[JsValue]) -> Result<JsValue, JsVal
     f.apply(obj, &arr)
 }
 
-/// A promise that resolves to `false` after `ms`.
-pub fn sleep(ms: u64) -> Promise {
-    Promise::new(&mut |resolve, _| {
-        if let Ok(s) = scope() {
-            let _ = s.set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, ms.min(i32::MAX as u64) as i32, &JsValue::FALSE);
-        }
-    })
-}
-
 /// Logs when the config's `debug` flag is on.
 pub fn debug(on: bool, msg: &str) {
     if on {
