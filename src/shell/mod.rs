@@ -113,13 +113,17 @@ async fn load(config_url: &str, fresh: bool, config: Option<String>, state: Opti
         js::debug(true, &e.text());
     }
     engine.seed_marker(js::random8());
-    let cross_site = engine.config().cross_site.clone();
     // Never borrowed here (no `with_engine` is running): the store cannot fail.
     ENGINE.with(|cell| cell.try_borrow_mut().map(|mut e| *e = Some(engine)).ok());
-    if let Some(cs) = cross_site {
-        sync_cookie(&cs.cookie_name).await;
+    if let Some(name) = marker_cookie() {
+        sync_cookie(&name).await;
     }
     Ok(())
+}
+
+/// The cross-site marker cookie's name, when the config has one and the engine is loaded.
+fn marker_cookie() -> Option<String> {
+    with_engine(|e| e.config().cross_site.as_ref().map(|cs| cs.cookie_name.clone())).flatten()
 }
 
 async fn sync_cookie(name: &str) {
@@ -134,8 +138,8 @@ async fn sync_cookie(name: &str) {
 #[wasm_bindgen]
 pub fn activate() -> Promise {
     promise(Box::pin(async {
-        if let Some(Some(cs)) = with_engine(|e| e.config().cross_site.clone()) {
-            let _ = cookies::subscribe(&cs.cookie_name, &js::scope()?.registration().scope()).await;
+        if let Some(name) = marker_cookie() {
+            let _ = cookies::subscribe(&name, &js::scope()?.registration().scope()).await;
         }
         run_effects();
         Ok(JsValue::UNDEFINED)
@@ -179,9 +183,9 @@ fn recheck_job() -> Job {
 /// With a cross-site marker, re-reads the cookie into the engine. Browsers without cookie
 /// subscriptions rely on this: tabs message the worker when they are seen again.
 pub(crate) async fn recheck_marker() {
-    if let Some(Some(cs)) = with_engine(|e| e.config().cross_site.clone()) {
+    if let Some(name) = marker_cookie() {
         if cookies::supported() {
-            sync_cookie(&cs.cookie_name).await;
+            sync_cookie(&name).await;
         }
     }
 }
