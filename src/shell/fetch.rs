@@ -37,9 +37,9 @@ fn json_response(status: u16, body: &str, blocked: bool) -> Result<Response, JsV
     if blocked {
         headers.set("lockstep-blocked", "1")?;
     }
-    let init = ResponseInit::new();
-    init.set_status(status);
-    init.set_headers(&headers);
+    let init: ResponseInit = js::object();
+    js::set(&init, "status", &JsValue::from(status));
+    js::set(&init, "headers", &headers);
     Response::new_with_opt_str_and_init(Some(body), &init)
 }
 
@@ -82,7 +82,7 @@ async fn send(request: &Request, init: &RequestInit, cancels: bool) -> Result<Op
         // Still follows the page's own abort, where the browser can combine signals.
         let both = js_sys::Array::of2(&request.signal(), &controller.signal());
         let signal = js::call(&js::get(&js_sys::global(), "AbortSignal"), "any", &[both.into()]).map_or_else(|_| controller.signal(), JsCast::unchecked_into);
-        init.set_signal(Some(&signal));
+        js::set(init, "signal", &signal);
         let id = NEXT_ID.with(|n| n.replace(n.get().wrapping_add(1)));
         super::cell_update(&CANCELLABLE, |l| l.push((id, controller.clone())));
         cancel = Some((id, controller));
@@ -104,10 +104,10 @@ fn with_bearer(request: &Request, body: &Option<ArrayBuffer>, token: &str) -> Re
     bearer.push_str("Bearer ");
     bearer.push_str(token);
     headers.set("authorization", &bearer)?;
-    let init = RequestInit::new();
-    init.set_headers(&headers);
+    let init: RequestInit = js::object();
+    js::set(&init, "headers", &headers);
     if let Some(b) = body {
-        init.set_body(b);
+        js::set(&init, "body", b);
     }
     Ok(init)
 }
@@ -192,8 +192,8 @@ async fn token(request: &Request, index: usize) -> Result<Response, JsValue> {
     let marked = if with_engine(|e| e.marks_token_request(index)).unwrap_or(false) {
         let headers = Headers::new_with_headers(&request.headers())?;
         headers.set(crate::engine::WORKER_HEADER, "1")?;
-        let init = RequestInit::new();
-        init.set_headers(&headers);
+        let init: RequestInit = js::object();
+        js::set(&init, "headers", &headers);
         Some(Request::new_with_request_and_init(request, &init)?)
     } else {
         None

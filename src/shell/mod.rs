@@ -327,10 +327,10 @@ async fn post(url: &str, method: &str, body: Option<&str>, content_type: Option<
     }
     let init: web_sys::RequestInit = js::object();
     js::set(&init, "method", &JsValue::from_str(method));
-    init.set_headers(&headers);
+    js::set(&init, "headers", &headers);
     js::set(&init, "credentials", &JsValue::from_str("include"));
     if let Some(b) = body {
-        init.set_body(&JsValue::from_str(b));
+        js::set(&init, "body", &JsValue::from_str(b));
     }
     let resp: Response = js::wait(js::scope()?.fetch_with_str_and_init(url, &init)).await?.dyn_into()?;
     // An oversized answer is not copied into wasm memory; "" fails to parse like any bad body.
