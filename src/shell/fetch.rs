@@ -31,11 +31,12 @@ async fn network(request: &Request) -> Result<Response, JsValue> {
 }
 
 fn json_response(status: u16, body: &str, blocked: bool) -> Result<Response, JsValue> {
-    let headers = Headers::new()?;
-    headers.set("content-type", "application/json")?;
-    headers.set("cache-control", "no-store")?;
+    // A plain record: the Response builds its Headers from it.
+    let headers = js_sys::Object::new();
+    js::set(&headers, "content-type", &JsValue::from_str("application/json"));
+    js::set(&headers, "cache-control", &JsValue::from_str("no-store"));
     if blocked {
-        headers.set("lockstep-blocked", "1")?;
+        js::set(&headers, "lockstep-blocked", &JsValue::from_str("1"));
     }
     let init: ResponseInit = js::object();
     js::set(&init, "status", &JsValue::from(status));

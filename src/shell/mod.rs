@@ -318,12 +318,13 @@ async fn drain() {
 /// A request the worker makes itself (refresh, logout), with cookies.
 async fn post(url: &str, method: &str, body: Option<&str>, content_type: Option<&str>, bearer: Option<&str>) -> Result<(u16, String), JsValue> {
     use wasm_bindgen::JsCast;
-    let headers = web_sys::Headers::new()?;
+    // A plain record: fetch builds the Headers (and rejects a bad value, as `Headers.set` threw).
+    let headers = js_sys::Object::new();
     if let Some(ct) = content_type {
-        headers.set("content-type", ct)?;
+        js::set(&headers, "content-type", &JsValue::from_str(ct));
     }
     if let Some(t) = bearer {
-        headers.set("authorization", &(String::from("Bearer ") + t))?;
+        js::set(&headers, "authorization", &JsValue::from_str(&(String::from("Bearer ") + t)));
     }
     let init: web_sys::RequestInit = js::object();
     js::set(&init, "method", &JsValue::from_str(method));
