@@ -43,7 +43,7 @@ async fn call(name: &str, set: Option<(&str, &str)>) -> Result<JsValue, JsValue>
             ("set", opts.into())
         }
     };
-    js::wait(js::call(&s, method, &[arg])?.into()).await
+    js::wait(js::call(&s, method, &arg)?.into()).await
 }
 
 /// Subscribes this registration to changes of the cookie (`cookiechange` events).
@@ -57,6 +57,6 @@ pub async fn subscribe(name: &str, url: &str) -> Result<(), JsValue> {
     js::set(&sub, "name", &JsValue::from_str(name));
     js::set(&sub, "url", &JsValue::from_str(url));
     let list = js_sys::Array::of1(&sub);
-    js::wait(js::call(&cookies, "subscribe", &[list.into()])?.into()).await?;
+    js::wait(js::call(&cookies, "subscribe", &list)?.into()).await?;
     Ok(())
 }

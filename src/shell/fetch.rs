@@ -82,7 +82,7 @@ async fn send(request: &Request, init: &RequestInit, cancels: bool) -> Result<Op
         let controller = AbortController::new()?;
         // Still follows the page's own abort, where the browser can combine signals.
         let both = js_sys::Array::of2(&request.signal(), &controller.signal());
-        let signal = js::call(&js::get(&js_sys::global(), "AbortSignal"), "any", &[both.into()]).map_or_else(|_| controller.signal(), JsCast::unchecked_into);
+        let signal = js::call(&js::get(&js_sys::global(), "AbortSignal"), "any", &both).map_or_else(|_| controller.signal(), JsCast::unchecked_into);
         js::set(init, "signal", &signal);
         let id = NEXT_ID.with(|n| n.replace(n.get().wrapping_add(1)));
         super::cell_update(&CANCELLABLE, |l| l.push((id, controller.clone())));

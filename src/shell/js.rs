@@ -55,14 +55,10 @@ pub fn object<T: JsCast>() -> T {
     js_sys::Object::new().unchecked_into()
 }
 
-/// Calls `obj[key](args…)` and returns the result.
-pub fn call(obj: &JsValue, key: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+/// Calls `obj[key](arg)` and returns the result.
+pub fn call(obj: &JsValue, key: &str, arg: &JsValue) -> Result<JsValue, JsValue> {
     let f: js_sys::Function = get(obj, key).dyn_into().map_err(|_| JsValue::from_str("lockstep: missing method"))?;
-    let arr = js_sys::Array::new();
-    for a in args {
-        arr.push(a);
-    }
-    f.apply(obj, &arr)
+    f.call1(obj, arg)
 }
 
 /// Logs when the config's `debug` flag is on.
