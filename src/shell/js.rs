@@ -1,6 +1,6 @@
 //! The few globals the shell needs, bound once; clock, randomness and error conversion.
 
-use js_sys::{Promise, Reflect};
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -34,7 +34,7 @@ pub async fn wait(p: Promise) -> Result<JsValue, JsValue> {
 
 /// Reads `obj[key]`.
 pub fn get(obj: &JsValue, key: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    reflect_get(obj, key).unwrap_or(JsValue::UNDEFINED)
 }
 
 #[wasm_bindgen]
@@ -43,6 +43,9 @@ extern "C" {
     /// web-sys dictionary setter is an import and a function of the glue of its own).
     #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
     fn reflect_set(obj: &JsValue, key: &str, value: &JsValue) -> bool;
+    /// `Reflect.get(obj, key)`, with the key passed as a string (no JsValue made for it).
+    #[wasm_bindgen(catch, js_namespace = Reflect, js_name = get)]
+    fn reflect_get(obj: &JsValue, key: &str) -> Result<JsValue, JsValue>;
 }
 
 /// Sets `obj[key] = value` (`obj` is an object the shell made or got from the platform).
