@@ -17,24 +17,28 @@ async fn cache() -> Result<Cache, JsValue> {
 /// then cached.
 pub async fn load(url: &str, fresh: bool) -> Result<String, JsValue> {
     let cache = cache().await?;
-    if !fresh {
-        let hit = js::wait(cache.match_with_str(url)).await?;
-        if let Ok(resp) = hit.dyn_into::<Response>() {
-            return text(&resp).await;
+    let hit = if fresh { None } else { js::wait(cache.match_with_str(url)).await?.dyn_into::<Response>().ok() };
+    // One text read for both sources; `fetched` is the network answer still to be cached.
+    let (resp, fetched) = match hit {
+        Some(resp) => (resp, None),
+        None => {
+            let init: web_sys::RequestInit = js::object();
+            js::set(&init, "cache", &JsValue::from_str("no-store"));
+            let resp: Response = js::wait(js::scope()?.fetch_with_str_and_init(url, &init)).await?.dyn_into()?;
+            if !resp.ok() {
+                let mut m = String::from("lockstep.config.json: HTTP ");
+                m.push_str(&crate::encode::u64_text(resp.status().into()));
+                m.push_str(" from ");
+                m.push_str(url);
+                return Err(JsValue::from_str(&m));
+            }
+            (resp.clone()?, Some(resp))
         }
+    };
+    let body = text(&resp).await?;
+    if let Some(resp) = fetched {
+        js::wait(cache.put_with_str(url, &resp)).await?;
     }
-    let init: web_sys::RequestInit = js::object();
-    js::set(&init, "cache", &JsValue::from_str("no-store"));
-    let resp: Response = js::wait(js::scope()?.fetch_with_str_and_init(url, &init)).await?.dyn_into()?;
-    if !resp.ok() {
-        let mut m = String::from("lockstep.config.json: HTTP ");
-        m.push_str(&crate::encode::u64_text(resp.status().into()));
-        m.push_str(" from ");
-        m.push_str(url);
-        return Err(JsValue::from_str(&m));
-    }
-    let body = text(&resp.clone()?).await?;
-    js::wait(cache.put_with_str(url, &resp)).await?;
     Ok(body)
 }
 

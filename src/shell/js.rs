@@ -1,6 +1,6 @@
 //! The few globals the shell needs, bound once; clock, randomness and error conversion.
 
-use js_sys::{Promise, Reflect};
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -34,7 +34,7 @@ pub async fn wait(p: Promise) -> Result<JsValue, JsValue> {
 
 /// Reads `obj[key]`.
 pub fn get(obj: &JsValue, key: &str) -> JsValue {
-    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    reflect_get(obj, key).unwrap_or(JsValue::UNDEFINED)
 }
 
 #[wasm_bindgen]
@@ -43,6 +43,9 @@ extern "C" {
     /// web-sys dictionary setter is an import and a function of the glue of its own).
     #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
     fn reflect_set(obj: &JsValue, key: &str, value: &JsValue) -> bool;
+    /// `Reflect.get(obj, key)`, with the key passed as a string (no JsValue made for it).
+    #[wasm_bindgen(catch, js_namespace = Reflect, js_name = get)]
+    fn reflect_get(obj: &JsValue, key: &str) -> Result<JsValue, JsValue>;
 }
 
 /// Sets `obj[key] = value` (`obj` is an object the shell made or got from the platform).
@@ -55,23 +58,10 @@ pub fn object<T: JsCast>() -> T {
     js_sys::Object::new().unchecked_into()
 }
 
-/// Calls `obj[key](args…)` and returns the result.
-pub fn call(obj: &JsValue, key: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+/// Calls `obj[key](arg)` and returns the result.
+pub fn call(obj: &JsValue, key: &str, arg: &JsValue) -> Result<JsValue, JsValue> {
     let f: js_sys::Function = get(obj, key).dyn_into().map_err(|_| JsValue::from_str("lockstep: missing method"))?;
-    let arr = js_sys::Array::new();
-    for a in args {
-        arr.push(a);
-    }
-    f.apply(obj, &arr)
-}
-
-/// A promise that resolves to `false` after `ms`.
-pub fn sleep(ms: u64) -> Promise {
-    Promise::new(&mut |resolve, _| {
-        if let Ok(s) = scope() {
-            let _ = s.set_timeout_with_callback_and_timeout_and_arguments_1(&resolve, ms.min(i32::MAX as u64) as i32, &JsValue::FALSE);
-        }
-    })
+    f.call1(obj, arg)
 }
 
 /// Logs when the config's `debug` flag is on.

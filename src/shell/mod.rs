@@ -25,7 +25,7 @@ pub mod testing {
     }
 }
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -38,8 +38,8 @@ use crate::protocol::{encode_error, ErrorCode};
 
 thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
-    static LOAD_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
-    static BACKGROUND: RefCell<Vec<Promise>> = const { RefCell::new(Vec::new()) };
+    static LOAD_ERROR: Cell<Option<String>> = const { Cell::new(None) };
+    static BACKGROUND: Cell<Vec<Promise>> = const { Cell::new(Vec::new()) };
     static DRAINING: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
@@ -48,8 +48,15 @@ pub(crate) fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> Option<T> {
     ENGINE.with(|cell| cell.try_borrow_mut().ok().and_then(|mut e| e.as_mut().map(f)))
 }
 
-pub(crate) fn with_engine_mut<T>(f: impl FnOnce(&mut Engine) -> T) -> Option<T> {
-    with_engine(f)
+/// Runs `f` on the value of a thread-local `Cell` (taken out and put back): no borrow flag,
+/// so no panic path, unlike a `RefCell`. `f` must not touch the same cell.
+pub(crate) fn cell_update<T: Default, R>(key: &'static std::thread::LocalKey<Cell<T>>, f: impl FnOnce(&mut T) -> R) -> R {
+    key.with(|c| {
+        let mut v = c.take();
+        let r = f(&mut v);
+        c.set(v);
+        r
+    })
 }
 
 fn debug_on() -> bool {
@@ -69,7 +76,7 @@ pub fn start(config_url: String, fresh: bool, config: JsValue, state: JsValue) -
             return Ok(JsValue::UNDEFINED);
         }
         let result = load(&config_url, fresh, config.as_string(), (!state.is_undefined()).then(|| state.as_string())).await;
-        LOAD_ERROR.with(|e| *e.borrow_mut() = result.as_ref().err().and_then(|v| v.as_string()));
+        LOAD_ERROR.set(result.as_ref().err().and_then(|v| v.as_string()));
         result.map(|()| JsValue::UNDEFINED)
     }))
 }
@@ -106,12 +113,17 @@ async fn load(config_url: &str, fresh: bool, config: Option<String>, state: Opti
         js::debug(true, &e.text());
     }
     engine.seed_marker(js::random8());
-    let cross_site = engine.config().cross_site.clone();
-    ENGINE.with(|cell| *cell.borrow_mut() = Some(engine));
-    if let Some(cs) = cross_site {
-        sync_cookie(&cs.cookie_name).await;
+    // Never borrowed here (no `with_engine` is running): the store cannot fail.
+    ENGINE.with(|cell| cell.try_borrow_mut().map(|mut e| *e = Some(engine)).ok());
+    if let Some(name) = marker_cookie() {
+        sync_cookie(&name).await;
     }
     Ok(())
+}
+
+/// The cross-site marker cookie's name, when the config has one and the engine is loaded.
+fn marker_cookie() -> Option<String> {
+    with_engine(|e| e.config().cross_site.as_ref().map(|cs| cs.cookie_name.clone())).flatten()
 }
 
 async fn sync_cookie(name: &str) {
@@ -126,8 +138,8 @@ async fn sync_cookie(name: &str) {
 #[wasm_bindgen]
 pub fn activate() -> Promise {
     promise(Box::pin(async {
-        if let Some(Some(cs)) = with_engine(|e| e.config().cross_site.clone()) {
-            let _ = cookies::subscribe(&cs.cookie_name, &js::scope()?.registration().scope()).await;
+        if let Some(name) = marker_cookie() {
+            let _ = cookies::subscribe(&name, &js::scope()?.registration().scope()).await;
         }
         run_effects();
         Ok(JsValue::UNDEFINED)
@@ -156,19 +168,24 @@ pub fn handle_fetch(request: Request) -> Promise {
 /// A navigation passed by (never held): with a cross-site marker, re-check the cookie.
 #[wasm_bindgen]
 pub fn saw_navigation() -> Promise {
-    promise(Box::pin(async {
+    promise(recheck_job())
+}
+
+/// Re-reads the marker, then runs the effects: one future type for every caller.
+fn recheck_job() -> Job {
+    Box::pin(async {
         recheck_marker().await;
         run_effects();
         Ok(JsValue::UNDEFINED)
-    }))
+    })
 }
 
 /// With a cross-site marker, re-reads the cookie into the engine. Browsers without cookie
 /// subscriptions rely on this: tabs message the worker when they are seen again.
 pub(crate) async fn recheck_marker() {
-    if let Some(Some(cs)) = with_engine(|e| e.config().cross_site.clone()) {
+    if let Some(name) = marker_cookie() {
         if cookies::supported() {
-            sync_cookie(&cs.cookie_name).await;
+            sync_cookie(&name).await;
         }
     }
 }
@@ -195,7 +212,7 @@ pub fn handle_message(data: JsValue, client_id: String, client_url: String, port
     let reply = match reply {
         Some(r) => r,
         None => {
-            let why = LOAD_ERROR.with(|e| e.borrow().clone()).unwrap_or_else(|| "the worker has not loaded".into());
+            let why = load_error().unwrap_or_else(|| "the worker has not loaded".into());
             // A byte search: `str::contains(&str)` drags in core's panicking char stepping and its
             // Unicode tables (≈ 5 KB of the wasm).
             let code = if why.as_bytes().windows(6).any(|w| w == b"config") { ErrorCode::BadConfig } else { ErrorCode::NotReady };
@@ -209,11 +226,7 @@ pub fn handle_message(data: JsValue, client_id: String, client_url: String, port
     run_effects();
     // Without cookie events (other browsers) a tab's message is the cue to re-read the marker.
     if with_engine(|e| e.config().cross_site.is_some()).unwrap_or(false) {
-        background(Box::pin(async {
-            recheck_marker().await;
-            run_effects();
-            Ok(JsValue::UNDEFINED)
-        }));
+        background(recheck_job());
     }
     Ok(())
 }
@@ -221,7 +234,7 @@ pub fn handle_message(data: JsValue, client_id: String, client_url: String, port
 /// The worker's load error for the bootstrap to report, if any.
 #[wasm_bindgen]
 pub fn load_error() -> Option<String> {
-    LOAD_ERROR.with(|e| e.borrow().clone())
+    cell_update(&LOAD_ERROR, |e| e.clone())
 }
 
 /// Resolves when the background work started by earlier events (effects, refresh and
@@ -231,7 +244,7 @@ pub fn load_error() -> Option<String> {
 pub fn settled() -> Promise {
     promise(Box::pin(async {
         loop {
-            let list = BACKGROUND.with(|b| core::mem::take(&mut *b.borrow_mut()));
+            let list = BACKGROUND.take();
             if list.is_empty() {
                 return Ok(JsValue::UNDEFINED);
             }
@@ -242,7 +255,7 @@ pub fn settled() -> Promise {
 
 fn background(job: Job) {
     let p = promise(job);
-    BACKGROUND.with(|b| b.borrow_mut().push(p));
+    cell_update(&BACKGROUND, |b| b.push(p));
 }
 
 /// Runs queued engine effects in order, in the background (the bootstrap's `waitUntil`
@@ -305,19 +318,20 @@ async fn drain() {
 /// A request the worker makes itself (refresh, logout), with cookies.
 async fn post(url: &str, method: &str, body: Option<&str>, content_type: Option<&str>, bearer: Option<&str>) -> Result<(u16, String), JsValue> {
     use wasm_bindgen::JsCast;
-    let headers = web_sys::Headers::new()?;
+    // A plain record: fetch builds the Headers (and rejects a bad value, as `Headers.set` threw).
+    let headers = js_sys::Object::new();
     if let Some(ct) = content_type {
-        headers.set("content-type", ct)?;
+        js::set(&headers, "content-type", &JsValue::from_str(ct));
     }
     if let Some(t) = bearer {
-        headers.set("authorization", &(String::from("Bearer ") + t))?;
+        js::set(&headers, "authorization", &JsValue::from_str(&(String::from("Bearer ") + t)));
     }
     let init: web_sys::RequestInit = js::object();
     js::set(&init, "method", &JsValue::from_str(method));
-    init.set_headers(&headers);
+    js::set(&init, "headers", &headers);
     js::set(&init, "credentials", &JsValue::from_str("include"));
     if let Some(b) = body {
-        init.set_body(&JsValue::from_str(b));
+        js::set(&init, "body", &JsValue::from_str(b));
     }
     let resp: Response = js::wait(js::scope()?.fetch_with_str_and_init(url, &init)).await?.dyn_into()?;
     // An oversized answer is not copied into wasm memory; "" fails to parse like any bad body.

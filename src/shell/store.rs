@@ -12,54 +12,62 @@ const STORE: &str = "state";
 const KEY: &str = "session";
 
 fn request_promise(req: &IdbRequest) -> Promise {
-    let req = req.clone();
     Promise::new(&mut |resolve, reject| {
-        let r = req.clone();
-        let ok = Closure::once_into_js(move || {
-            let _ = resolve.call1(&JsValue::NULL, &r.result().unwrap_or(JsValue::UNDEFINED));
-        });
-        let fail = Closure::once_into_js(move || {
-            let _ = reject.call1(&JsValue::NULL, &JsValue::from_str("lockstep: IndexedDB request failed"));
-        });
-        js::set(&req, "onsuccess", &ok);
-        js::set(&req, "onerror", &fail);
+        on(req, "onsuccess", Some((resolve, true)));
+        on(req, "onerror", Some((reject, false)));
     })
 }
 
-async fn open() -> Result<IdbDatabase, JsValue> {
-    let factory = js::scope()?.indexed_db()?.ok_or_else(|| JsValue::from_str("lockstep: no IndexedDB"))?;
-    let req = factory.open_with_u32(DB, 1)?;
-    let upgrade = Closure::once_into_js({
-        let req = req.clone();
-        move || {
-            if let Ok(db) = req.result().and_then(|r| r.dyn_into::<IdbDatabase>().map_err(JsValue::from)) {
+/// Sets `req[event]` to a one-shot handler: with `settle` = (f, ok), calls `f` with the
+/// request's result (`ok`) or the failure; without, the upgrade that creates the store.
+/// One closure type for all three, so one copy of wasm-bindgen's closure glue.
+fn on(req: &IdbRequest, event: &str, settle: Option<(js_sys::Function, bool)>) {
+    let r = req.clone();
+    let handler = Closure::once_into_js(move || match settle {
+        Some((f, ok)) => {
+            let v = if ok { r.result().unwrap_or(JsValue::UNDEFINED) } else { JsValue::from_str("lockstep: IndexedDB request failed") };
+            let _ = f.call1(&JsValue::NULL, &v);
+        }
+        None => {
+            if let Ok(db) = r.result().and_then(|r| r.dyn_into::<IdbDatabase>().map_err(JsValue::from)) {
                 if !db.object_store_names().contains(STORE) {
                     let _ = db.create_object_store(STORE);
                 }
             }
         }
     });
-    js::set(&req, "onupgradeneeded", &upgrade);
+    js::set(req, event, &handler);
+}
+
+async fn open() -> Result<IdbDatabase, JsValue> {
+    let factory = js::scope()?.indexed_db()?.ok_or_else(|| JsValue::from_str("lockstep: no IndexedDB"))?;
+    let req = factory.open_with_u32(DB, 1)?;
+    on(&req, "onupgradeneeded", None);
     let db = js::wait(request_promise(&req)).await?;
     db.dyn_into::<IdbDatabase>().map_err(JsValue::from)
 }
 
+/// Reads the record (`json`: None), or writes `json` to it; one future for both.
+async fn request(json: Option<&str>) -> Result<JsValue, JsValue> {
+    // A connection per request, closed at once: a connection held open by the worker kept
+    // Chromium from tearing down a browser context (found by e2e/cross-site.test.mjs).
+    let db = open().await?;
+    let key = JsValue::from_str(KEY);
+    let req = match json {
+        None => db.transaction_with_str(STORE)?.object_store(STORE)?.get(&key)?,
+        Some(json) => db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)?.object_store(STORE)?.put_with_key(&JsValue::from_str(json), &key)?,
+    };
+    let done = js::wait(request_promise(&req)).await;
+    db.close();
+    done
+}
+
 /// Reads the persisted state, if any.
 pub async fn load() -> Result<Option<String>, JsValue> {
-    let db = open().await?;
-    let tx = db.transaction_with_str(STORE)?;
-    let value = js::wait(request_promise(&tx.object_store(STORE)?.get(&JsValue::from_str(KEY))?)).await;
-    db.close();
-    Ok(value?.as_string())
+    Ok(request(None).await?.as_string())
 }
 
 /// Writes the persisted state.
 pub async fn save(json: &str) -> Result<(), JsValue> {
-    // A connection per write, closed at once: a connection held open by the worker kept
-    // Chromium from tearing down a browser context (found by e2e/cross-site.test.mjs).
-    let db = open().await?;
-    let tx = db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)?;
-    let done = js::wait(request_promise(&tx.object_store(STORE)?.put_with_key(&JsValue::from_str(json), &JsValue::from_str(KEY))?)).await;
-    db.close();
-    done.map(|_| ())
+    request(Some(json)).await.map(|_| ())
 }
