@@ -177,40 +177,14 @@ async function setup() {
   // (c) Lockstep: the demo app page, logged in from the page. Tokens kept in IndexedDB, like
   // the minimal worker's, which lives in its registration: with the default "memory" a
   // restarted worker must refresh first (by design: the tokens lived only in its memory).
-  await demo.setConfig(demoConfig({ tokenStorage: "indexeddb" }));
-  const ctxC = await browser.newContext();
-  const pageC = await ctxC.newPage();
-  await pageC.goto(`${demo.appOrigin}/app1/`);
-  await waitControlled(pageC);
-  await pageC.waitForFunction(() => window.demo !== undefined, null, { timeout: 15_000 });
-  const st = await pageC.evaluate(async () => {
-    const r = await fetch("/api/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "ada", password: "lovelace" }) });
-    return r.status;
-  });
-  if (st !== 200) throw new Error(`login from the page answered ${st}`);
-  await waitFor(async () => (await pageC.evaluate(() => fetch("/__lockstep/state").then((r) => r.json()))).state.status === "logged-in", { message: "Lockstep logged in" });
-
-  // Measure from a near-blank controlled document on the app origin (the demo's favicon, an SVG
-  // document), so that the page side is as light as the baseline pages: /app1/ runs the demo app
-  // and the Lockstep client (timers, listeners). LOCKSTEP_BENCH_APP_PAGE=1 keeps /app1/.
-  if (process.env.LOCKSTEP_BENCH_APP_PAGE !== "1") {
-    await pageC.goto(`${demo.appOrigin}/favicon.svg`);
-    await waitControlled(pageC);
-  }
-
+  // Measured from a near-blank controlled document on the app origin (the demo's favicon, an
+  // SVG document), so that the page side is as light as the baseline pages: /app1/ runs the
+  // demo app and the Lockstep client (timers, listeners). LOCKSTEP_BENCH_APP_PAGE=1 keeps /app1/.
+  const { ctx: ctxC, page: pageC } = await lockstepVariant(browser, demo, "indexeddb", process.env.LOCKSTEP_BENCH_APP_PAGE !== "1");
   // (d) Lockstep with the default "memory" token storage, for the cold-start section only: a
   // restarted worker has no token and refreshes through the HttpOnly cookie first. Its own
-  // context; its worker keeps the config it installed with, so (c) is not affected.
-  await demo.setConfig(demoConfig({ tokenStorage: "memory" }));
-  const ctxD = await browser.newContext();
-  const pageD = await ctxD.newPage();
-  await pageD.goto(`${demo.appOrigin}/app1/`);
-  await waitControlled(pageD);
-  await pageD.waitForFunction(() => window.demo !== undefined, null, { timeout: 15_000 });
-  await pageD.evaluate(() => fetch("/api/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "ada", password: "lovelace" }) }));
-  await waitFor(async () => (await pageD.evaluate(() => fetch("/__lockstep/state").then((r) => r.json()))).state.status === "logged-in", { message: "Lockstep (memory) logged in" });
-  await pageD.goto(`${demo.appOrigin}/favicon.svg`);
-  await waitControlled(pageD);
+  // context; each worker keeps the config it installed with, so (c) is not affected.
+  const { ctx: ctxD, page: pageD } = await lockstepVariant(browser, demo, "memory", true);
   await demo.setConfig(demoConfig({ tokenStorage: "indexeddb" }));
 
   // Sanity: each variant gets a 200 from the API, and the worker variants really add the bearer.
@@ -226,6 +200,28 @@ async function setup() {
     d: { label: "Lockstep, memory storage", page: pageD, ctx: ctxD, headers: {} },
   };
   return { demo, base, browser, apiUrl, token, variants };
+}
+
+/** A context whose worker installed with `tokenStorage`, logged in from /app1/; its page then
+ * on the blank favicon document when `blank`. */
+async function lockstepVariant(browser, demo, tokenStorage, blank) {
+  await demo.setConfig(demoConfig({ tokenStorage }));
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${demo.appOrigin}/app1/`);
+  await waitControlled(page);
+  await page.waitForFunction(() => window.demo !== undefined, null, { timeout: 15_000 });
+  const st = await page.evaluate(async () => {
+    const r = await fetch("/api/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "ada", password: "lovelace" }) });
+    return r.status;
+  });
+  if (st !== 200) throw new Error(`login from the page (${tokenStorage}) answered ${st}`);
+  await waitFor(async () => (await page.evaluate(() => fetch("/__lockstep/state").then((r) => r.json()))).state.status === "logged-in", { message: `Lockstep (${tokenStorage}) logged in` });
+  if (blank) {
+    await page.goto(`${demo.appOrigin}/favicon.svg`);
+    await waitControlled(page);
+  }
+  return { ctx, page };
 }
 
 /** Brings the Lockstep page back to /app1/, logged in (a restart may end the session and send the tab to /login). */
