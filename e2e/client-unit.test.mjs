@@ -320,25 +320,32 @@ test("worker mode: hello, trust, epochs, navigate order, hints, timeouts, idle t
   assert.deepEqual(sent, []);
 });
 
-test("hard reload: one guarded reload, then uncontrolled with a warning", async () => {
-  const log = [];
+/**
+ * A page whose worker answers every request with one logged-out state (epoch `epoch`,
+ * `reason`, `navigate`); `controlled` says whether the page is controlled. Every request's
+ * type goes to `log`. The caller sets `location`.
+ */
+function fakeLoggedOutWorker({ log, epoch, reason = null, navigate = null, controlled }) {
   class FakeSW extends EventTarget {
     scriptURL = "https://app.test/lockstep-sw.js";
     state = "activated";
     postMessage(msg, [port]) {
       log.push(msg.type);
-      port.postMessage({ v: 1, type: "state", now: Date.now(), navigate: null, idle: null,
-        state: { status: "logged-out", user: null, expiresAt: null, idleDeadline: null, epoch: 1, reason: null } });
+      port.postMessage({ v: 1, type: "state", now: Date.now(), navigate, idle: null,
+        state: { status: "logged-out", user: null, expiresAt: null, idleDeadline: null, epoch, reason } });
     }
   }
   const sw = new FakeSW();
-  const container = Object.assign(new EventTarget(), {
-    controller: null, startMessages() {}, register: async () => ({ scope: "https://app.test/", active: sw }),
-  });
   const store = new Map();
   globalThis.sessionStorage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v), removeItem: (k) => store.delete(k) };
   globalThis.ServiceWorker = FakeSW;
-  globalThis.navigator = { serviceWorker: container };
+  globalThis.navigator = { serviceWorker: Object.assign(new EventTarget(), {
+    controller: controlled ? sw : null, startMessages() {}, register: async () => ({ scope: "https://app.test/", active: sw }) }) };
+}
+
+test("hard reload: one guarded reload, then uncontrolled with a warning", async () => {
+  const log = [];
+  fakeLoggedOutWorker({ log, epoch: 1, controlled: false });
   globalThis.location = { href: "https://app.test/", replace() {}, reload: () => log.push("reload") };
   const opts = { sw: "/lockstep-sw.js", config: "/c.json" };
   const first = (await import("../sw/lockstep-client.js?tab=r1")).Lockstep.start(opts);
@@ -359,21 +366,9 @@ test("hard reload: one guarded reload, then uncontrolled with a warning", async 
 
 test("a page that starts where it must not stay leaves at once, before start() resolves", async () => {
   const log = [];
-  class FakeSW extends EventTarget {
-    scriptURL = "https://app.test/lockstep-sw.js";
-    state = "activated";
-    postMessage(msg, [port]) {
-      port.postMessage({ v: 1, type: "state", now: Date.now(), navigate: "/login?returnTo=%2Fapp1%2F", idle: null,
-        state: { status: "logged-out", user: null, expiresAt: null, idleDeadline: null, epoch: 2, reason: "logout" } });
-    }
-  }
-  const sw = new FakeSW();
-  globalThis.ServiceWorker = FakeSW;
-  globalThis.navigator = { serviceWorker: Object.assign(new EventTarget(), {
-    controller: sw, startMessages() {}, register: async () => ({ scope: "https://app.test/", active: sw }) }) };
+  fakeLoggedOutWorker({ log, epoch: 2, reason: "logout", navigate: "/login?returnTo=%2Fapp1%2F", controlled: true });
   globalThis.location = { href: "https://app.test/app1/", replace: (u) => log.push(`replace ${u}`), reload: () => log.push("reload") };
-  globalThis.sessionStorage = { getItem: () => null, setItem() {}, removeItem() {} };
   const s = await (await import("../sw/lockstep-client.js?tab=leave")).Lockstep.start({ sw: "/lockstep-sw.js", config: "/c.json" });
   assert.equal(s.state.status, "logged-out");
-  assert.deepEqual(log, ["replace /login?returnTo=%2Fapp1%2F"], "no 50 ms of the app on a page it must leave");
+  assert.deepEqual(log, ["hello", "replace /login?returnTo=%2Fapp1%2F"], "no 50 ms of the app on a page it must leave");
 });
