@@ -12,6 +12,7 @@
 //! events into engine calls and runs the effects with web-sys.
 #![warn(missing_docs)]
 
+pub mod bridge;
 pub mod config;
 pub mod error;
 pub mod json;
@@ -22,10 +23,8 @@ pub mod protocol;
 pub mod return_url;
 pub mod token;
 
-#[cfg(target_arch = "wasm32")]
-mod shell;
-
-/// The shell's parts the wasm-bindgen-test suites exercise (tests only; not API).
+/// The wasm exports the bootstrap calls (public for the wasm-bindgen-test suites in `tests/`).
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
-pub use shell::testing as __shell;
+pub mod shell;
+
