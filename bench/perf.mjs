@@ -834,7 +834,7 @@ function reportMd(R) {
       L.push("");
     } else if (S.breakdownError) L.push(`Breakdown unavailable: ${S.breakdownError}`, "");
   }
-  if (R.profile) {
+  if (R.profile?.route) {
     const P = R.profile;
     L.push("## Where the time goes in the worker (instrumented run)", "");
     L.push("The bench wraps, inside each running worker, `self.fetch` (the network leg the worker starts) and, in Lockstep, the three wasm exports an API request calls (`route`, `admit`, `api_response`; the bootstrap looks them up on each call), then drives sequential API requests through both workers, interleaved.", "");

@@ -108,7 +108,10 @@
 
   // The config and the persisted state, read while the wasm loads and compiles.
   // `undefined` when not read: `load` then reads it itself.
-  let early = [self.caches ? cachedConfig().catch(() => undefined) : undefined, readState()];
+  let early = [
+    self.caches ? cachedConfig().catch(() => undefined).finally(() => mark("config-read")) : undefined,
+    readState().finally(() => mark("state-read")),
+  ];
   // Loads the engine from the config and the persisted state (`config`/`state` when already
   // read; `fresh`: fetch the config again, at install).
   const load = async (fresh, config, state) => {
@@ -313,8 +316,16 @@
   const wants = (request) => wasm.route(request.url, request.method) !== 0;
 
 
-  // Started before the glue is imported, so the loads overlap.
-  let firstSource = wasmSource();
+  // The module, compiled from Cache Storage (or the network) while the glue is imported and
+  // this script runs on: the glue only instantiates it.
+  const compile = () => wasmSource().then((resp) => {
+    if (!resp.ok) throw new Error("lockstep: HTTP " + resp.status + " fetching " + wasmUrl.href);
+    return resp.headers.get("content-type") === "application/wasm" && WebAssembly.compileStreaming
+      ? WebAssembly.compileStreaming(resp)
+      : resp.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
+  });
+  let firstModule = compile().finally(() => mark("compiled"));
+  firstModule.catch(() => {}); // a failed start is reported by `boot`
   importScripts(new URL("lockstep.js", base).href);
   mark("glue");
   // The glue declares `let wasm_bindgen` at its top level: a global binding, not a property.
@@ -334,9 +345,9 @@
   const boot = () => {
     startedAt = Date.now();
     failure = null;
-    const source = firstSource || wasmSource();
+    const source = firstModule || compile();
     const reads = early || [undefined, undefined];
-    firstSource = early = null;
+    firstModule = early = null;
     ready = Promise.all([wasm({ module_or_path: source }), ...reads])
       .then(([, config, state]) => { mark("instantiated"); return load(false, config, state); })
       .then(() => { mark("started"); live = true; }, (e) => { failure = e; live = false; throw e; });
