@@ -24,23 +24,14 @@
   };
   const configUrl = sameOrigin(opts.config || here.searchParams.get("config"), "/lockstep.config.json").href;
   const base = sameOrigin(opts.base || here.searchParams.get("base"), "./");
-  // Content hash of lockstep_bg.wasm, written in by scripts/build.sh. It keys the module in
-  // Cache Storage, so a restarted worker does not download it again, and a new version never
-  // pairs its glue with the previous module.
+  // Content hash of lockstep_bg.wasm, written in by scripts/build.sh. It keys the module's
+  // bytes in IndexedDB, so a restarted worker does not download it again, and a new version
+  // never pairs its glue with the previous module.
   const WASM_HASH = "__LOCKSTEP_WASM_HASH__";
-  const WASM_CACHE = "lockstep-wasm";
   const hashed = !WASM_HASH.startsWith("__");
   const wasmUrl = new URL("lockstep_bg.wasm", base);
   if (hashed) wasmUrl.searchParams.set("h", WASM_HASH);
-  const wasmSource = () => {
-    if (!hashed || !self.caches) return fetch(wasmUrl);
-    return caches.open(WASM_CACHE)
-      .then((cache) => cache.match(wasmUrl).then((hit) => hit || fetch(wasmUrl).then((resp) => {
-        if (resp.ok) cache.put(wasmUrl, resp.clone()).catch(() => {});
-        return resp;
-      })))
-      .catch(() => fetch(wasmUrl));
-  };
+  const WASM_KEY = "wasm:" + WASM_HASH;
   // Start-up marks, read by bench/perf.mjs ("cold-start anatomy"); a few microseconds each.
   const mark = (name) => { try { performance.mark("lockstep:" + name); } catch { /* no timeline */ } };
 
@@ -49,7 +40,6 @@
   // IndexedDB, Cache Storage and cookies, messages clients, and passes the clock in. Effects
   // and verdicts arrive as `{"do": …}` JSON (src/bridge.rs lists them).
   const now = () => Date.now();
-  const CONFIG_CACHE = "lockstep-config";
   // A token or refresh answer larger than this is refused before it is copied into the wasm
   // memory, which never shrinks (src/token.rs MAX_RESPONSE_BYTES; a UTF-16 unit is at least
   // one UTF-8 byte). Page messages: 4096 (src/protocol.rs).
@@ -58,23 +48,13 @@
   const bounded = (text, max) => (typeof text === "string" && text.length <= max ? text : undefined);
   const random = () => crypto.getRandomValues(new Uint32Array(2));
 
-  // The config text: from Cache Storage unless `fresh`, else (or when absent) from the
-  // network, then cached, so a restarted worker needs no network to know its config.
-  const cachedConfig = () => caches.open(CONFIG_CACHE).then((c) => c.match(configUrl)).then((r) => r && r.text());
-  const configText = async (fresh) => {
-    const hit = fresh ? undefined : await cachedConfig();
-    if (hit !== undefined) return hit;
-    const resp = await fetch(configUrl, { cache: "no-store" });
-    if (!resp.ok) throw new Error("lockstep.config.json: HTTP " + resp.status + " from " + configUrl);
-    const text = await resp.clone().text();
-    await (await caches.open(CONFIG_CACHE)).put(configUrl, resp);
-    return text;
-  };
-  // The engine's persisted state: one record in IndexedDB "lockstep" / "state" / "session".
-  // `put` writes it; without, it is read (a string, or null). A connection per request,
-  // closed at once: one held open kept Chromium from tearing down a browser context (found
-  // by e2e/cross-site.test.mjs).
-  const idb = (put) => new Promise((resolve, reject) => {
+  // IndexedDB "lockstep", one store "state": the engine's persisted state under "session",
+  // and, so that a restarted worker gets everything in one read, the config text under
+  // "config" and the module's bytes under "wasm:<hash>". `use(store)` makes the requests;
+  // resolves with their results once the transaction is done. A connection per call, closed
+  // at once: one held open kept Chromium from tearing down a browser context (found by
+  // e2e/cross-site.test.mjs).
+  const idb = (mode, use) => new Promise((resolve, reject) => {
     const open = indexedDB.open("lockstep", 1);
     open.onupgradeneeded = () => {
       if (!open.result.objectStoreNames.contains("state")) open.result.createObjectStore("state");
@@ -82,18 +62,43 @@
     open.onerror = () => reject(open.error);
     open.onsuccess = () => {
       const db = open.result;
-      const done = (f, v) => { db.close(); f(v); };
       try {
-        const store = db.transaction("state", put === undefined ? "readonly" : "readwrite").objectStore("state");
-        const req = put === undefined ? store.get("session") : store.put(put, "session");
-        req.onsuccess = () => done(resolve, put === undefined && typeof req.result !== "string" ? null : req.result);
-        req.onerror = () => done(reject, req.error);
+        const tx = db.transaction("state", mode);
+        const requests = use(tx.objectStore("state"));
+        tx.oncomplete = () => { db.close(); resolve(requests.map((r) => r.result)); };
+        tx.onerror = tx.onabort = () => { db.close(); reject(tx.error); };
       } catch (e) {
-        done(reject, e);
+        db.close();
+        reject(e);
       }
     };
   });
-  const readState = () => idb().catch(() => null);
+  const put = (key, value) => idb("readwrite", (store) => [store.put(value, key)]);
+  const text = (v) => (typeof v === "string" ? v : undefined);
+  // [state (string or null), config text, module bytes]; `undefined` for what is not there.
+  const stored = () => idb("readonly", (store) => [store.get("session"), store.get("config"), store.get(WASM_KEY)])
+    .then(([state, config, bytes]) => [text(state) ?? null, text(config), bytes instanceof ArrayBuffer ? bytes : undefined]);
+  const readState = () => stored().then(([state]) => state, () => null);
+
+  // The config text: as stored unless `fresh`, else (or when absent) from the network, then
+  // stored, so a restarted worker needs no network to know its config.
+  const configText = async (fresh) => {
+    const hit = fresh ? undefined : await stored().then(([, config]) => config, () => undefined);
+    if (hit !== undefined) return hit;
+    const resp = await fetch(configUrl, { cache: "no-store" });
+    if (!resp.ok) throw new Error("lockstep.config.json: HTTP " + resp.status + " from " + configUrl);
+    const body = await resp.text();
+    await put("config", body).catch(() => {}); // fetched again next time
+    return body;
+  };
+  // The module: compiled from the stored bytes, else fetched (and its bytes stored).
+  const compile = (bytes) => (bytes ? Promise.resolve(bytes) : fetch(wasmUrl).then((resp) => {
+    if (!resp.ok) throw new Error("lockstep: HTTP " + resp.status + " fetching " + wasmUrl.href);
+    return resp.arrayBuffer().then((fetched) => {
+      if (hashed) later(put(WASM_KEY, fetched).catch(() => {})); // fetched again next time
+      return fetched;
+    });
+  })).then((b) => WebAssembly.compile(b));
 
   // The cross-site marker cookie (Cookie Store API; absent in some browsers' workers).
   const syncCookie = (name) => (self.cookieStore ? cookieStore.get(name) : Promise.resolve(null)).then((c) => {
@@ -106,12 +111,11 @@
     return name && self.cookieStore ? syncCookie(name) : Promise.resolve();
   };
 
-  // The config and the persisted state, read while the wasm loads and compiles.
-  // `undefined` when not read: `load` then reads it itself.
-  let early = [
-    self.caches ? cachedConfig().catch(() => undefined).finally(() => mark("config-read")) : undefined,
-    readState().finally(() => mark("state-read")),
-  ];
+  // Everything a start needs, read at once while the glue is imported; the module compiles
+  // as soon as its bytes are there. `undefined` when not read: `load` then reads it itself.
+  const first = stored().catch(() => [undefined, undefined, undefined]);
+  first.then(() => mark("stored-read"));
+  let early = [first.then(([, config]) => config), first.then(([state]) => state)];
   // Loads the engine from the config and the persisted state (`config`/`state` when already
   // read; `fresh`: fetch the config again, at install).
   const load = async (fresh, config, state) => {
@@ -190,7 +194,9 @@
         switch (e.do) {
           case "broadcast": await broadcast().catch(() => {}); break;
           // In the background: tabs hear the news without waiting on the disk.
-          case "persist": later(idb(e.state)); break;
+          case "persist":
+            later(put("session", e.state).catch((err) => console.warn("lockstep: the session was not persisted:", err)));
+            break;
           case "settled": for (const wake of waiters.splice(0)) wake(true); break;
           case "cancel": for (const c of cancellable) c.abort(); cancellable.clear(); break;
           case "refresh":
@@ -316,16 +322,8 @@
   const wants = (request) => wasm.route(request.url, request.method) !== 0;
 
 
-  // The module, compiled from Cache Storage (or the network) while the glue is imported and
-  // this script runs on: the glue only instantiates it.
-  const compile = () => wasmSource().then((resp) => {
-    if (!resp.ok) throw new Error("lockstep: HTTP " + resp.status + " fetching " + wasmUrl.href);
-    return resp.headers.get("content-type") === "application/wasm" && WebAssembly.compileStreaming
-      ? WebAssembly.compileStreaming(resp)
-      : resp.arrayBuffer().then((bytes) => WebAssembly.compile(bytes));
-  });
-  let firstModule = compile().finally(() => mark("compiled"));
-  firstModule.catch(() => {}); // a failed start is reported by `boot`
+  let firstModule = first.then(([, , bytes]) => compile(bytes));
+  firstModule.then(() => mark("compiled"), () => {}); // a failed start is reported by `boot`
   importScripts(new URL("lockstep.js", base).href);
   mark("glue");
   // The glue declares `let wasm_bindgen` at its top level: a global binding, not a property.
@@ -345,7 +343,7 @@
   const boot = () => {
     startedAt = Date.now();
     failure = null;
-    const source = firstModule || compile();
+    const source = firstModule || compile(undefined);
     const reads = early || [undefined, undefined];
     firstModule = early = null;
     ready = Promise.all([wasm({ module_or_path: source }), ...reads])
@@ -402,10 +400,12 @@
     );
   });
 
-  const dropOldModules = () =>
-    (hashed && self.caches ? caches.open(WASM_CACHE).then((cache) => cache.keys().then((keys) =>
-      Promise.all(keys.filter((k) => k.url !== wasmUrl.href).map((k) => cache.delete(k))))) : Promise.resolve())
-      .catch(() => {});
+  // Modules of earlier versions, and the Cache Storage that versions before 0.2 used.
+  const dropOldModules = () => Promise.all([
+    idb("readwrite", (store) => [store.getAllKeys()]).then(([keys]) => idb("readwrite", (store) =>
+      keys.filter((k) => typeof k === "string" && k.startsWith("wasm:") && k !== WASM_KEY).map((k) => store.delete(k)))),
+    self.caches ? Promise.all(["lockstep-wasm", "lockstep-config"].map((name) => caches.delete(name))) : undefined,
+  ]).catch(() => {});
 
   // Activation: subscribe to the marker cookie, and run what the restore queued.
   const activate = async () => {
