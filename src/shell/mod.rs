@@ -1,6 +1,6 @@
 //! The wasm shell: the bootstrap's calls in, engine calls, the engine's answers out as
 //! strings ([`crate::bridge`]). No decisions live here, and no IO: the bootstrap
-//! (`sw/lockstep-sw.js`) does the fetches, IndexedDB, Cache Storage, cookies and client
+//! (`sw/lockstep-sw.js`) does the fetches, IndexedDB, cookies and client
 //! messages, and passes the clock in. Every export is synchronous, so the module carries no
 //! async runtime; that halved the shell's share of the shipped wasm.
 //!
