@@ -8,19 +8,12 @@ pub fn u64_text(n: u64) -> String {
     s
 }
 
-/// Appends the decimal text of `n`.
-pub fn push_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut len = 0;
-    for slot in buf.iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-        len += 1;
-        if n == 0 {
-            break;
-        }
+/// Appends the decimal text of `n` (digit by digit: no `str::from_utf8` on a buffer).
+pub fn push_u64(out: &mut String, n: u64) {
+    if n >= 10 {
+        push_u64(out, n / 10);
     }
-    out.push_str(buf.get(buf.len() - len..).and_then(|d| core::str::from_utf8(d).ok()).unwrap_or(""));
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// `s` around its first `byte` (its last with `last`), as `split_once` / `rsplit_once` with
