@@ -51,6 +51,23 @@ pub fn parse_u64(s: &str) -> Option<u64> {
     Some(n)
 }
 
+/// The index of the first byte of `s` whose `pred` is `is`. The one loop behind every
+/// byte-class check of the shipped code: each `bytes().all(closure)` is a copy of its own.
+#[inline(never)]
+pub fn find_byte(s: &str, pred: fn(u8) -> bool, is: bool) -> Option<usize> {
+    s.bytes().position(|b| pred(b) == is)
+}
+
+/// `s.bytes().all(pred)`, through [`find_byte`].
+pub fn all_bytes(s: &str, pred: fn(u8) -> bool) -> bool {
+    find_byte(s, pred, false).is_none()
+}
+
+/// `s.bytes().any(pred)`, through [`find_byte`].
+pub fn any_byte(s: &str, pred: fn(u8) -> bool) -> bool {
+    find_byte(s, pred, true).is_some()
+}
+
 /// The bytes of `s` after those at its start equal to `byte`.
 pub fn skip_leading(s: &str, byte: u8) -> &str {
     s.get(s.bytes().take_while(|&b| b == byte).count()..).unwrap_or("")

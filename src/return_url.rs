@@ -35,7 +35,7 @@ pub fn return_target(config: &Config, scope: &str, client_url: &str) -> Option<S
     }
     let raw = query_param(&client.query, &config.return_param)?;
     let value = decode_component(raw)?;
-    if value.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\') {
+    if crate::encode::any_byte(&value, |b| b < 0x20 || b == 0x7f || b == b'\\') {
         return None;
     }
     let target = resolve(&config.origin, &value).ok()?;

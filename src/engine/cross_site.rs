@@ -18,7 +18,7 @@ pub enum Marker {
 pub fn parse_marker(value: &str) -> Result<Marker, InputError> {
     let bad = || InputError::new(Input::Cookie, "value", "expected `live.<id>` or `ended.<id>` with a 16-32 character hex id");
     let (kind, id) = crate::encode::split_at_byte(value, b'.', false).ok_or_else(bad)?;
-    if !(16..=32).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !(16..=32).contains(&id.len()) || !crate::encode::all_bytes(id, |b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
     match kind {
