@@ -314,7 +314,7 @@ impl<'v, 'a> Object<'v, 'a> {
             f.2 = true;
             found = Some(f.1);
         }
-        Ok(found.filter(|v| **v != Value::Null))
+        Ok(found.filter(|v| !matches!(v, Value::Null)))
     }
 
     /// A required field.

@@ -52,10 +52,10 @@ fn read(body: &str, fields: &TokenFields) -> Result<(Tokens, String), Refused> {
     // the clone was half a kilobyte of the shipped wasm.
     let mut page_body = String::from("{");
     for (name, value) in o.rest() {
-        if name == fields.expires_in && *value != Value::Null {
+        if name == fields.expires_in && !matches!(value, Value::Null) {
             expires_in_ms = Some(expires_in(value, &fields.expires_in)?);
         }
-        if fields.user.as_deref() == Some(name) && *value != Value::Null {
+        if fields.user.as_deref() == Some(name) && !matches!(value, Value::Null) {
             let mut raw = String::new();
             json::push_value(&mut raw, value);
             user = Some(raw);
