@@ -64,7 +64,10 @@ impl Engine {
                 // A refresh the deadline check queued a moment ago (a restart without tokens)
                 // belongs to the session that just ended: it must not go out.
                 let epoch = self.epoch;
-                self.effects.retain(|f| !matches!(f, Effect::Refresh { epoch: e, .. } if *e != epoch));
+                // (Removed one by one: `remove` ships anyway for poll_effect, `retain` would not.)
+                while let Some(i) = self.effects.iter().position(|f| matches!(f, Effect::Refresh { epoch: e, .. } if *e != epoch)) {
+                    self.effects.remove(i);
+                }
             }
         }
         Ok(())
