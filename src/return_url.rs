@@ -94,7 +94,40 @@ fn decode_component(s: &str) -> Option<String> {
         }
         i += 1;
     }
-    String::from_utf8(out).ok()
+    utf8_string(&out)
+}
+
+/// `bytes` as a `String` when they are UTF-8, as `String::from_utf8` decides it: decoded by
+/// hand, since `str::from_utf8` would ship for this one call.
+fn utf8_string(bytes: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        // The sequence length, and the smallest code point it may hold (no overlong forms).
+        let (len, min, mut code) = match b {
+            0x00..=0x7f => (1, 0, u32::from(b)),
+            0xc0..=0xdf => (2, 0x80, u32::from(b & 0x1f)),
+            0xe0..=0xef => (3, 0x800, u32::from(b & 0x0f)),
+            0xf0..=0xf7 => (4, 0x10000, u32::from(b & 0x07)),
+            _ => return None,
+        };
+        let mut k = 1;
+        while k < len {
+            let c = *bytes.get(i + k)?;
+            if c & 0xc0 != 0x80 {
+                return None;
+            }
+            code = code << 6 | u32::from(c & 0x3f);
+            k += 1;
+        }
+        if code < min {
+            return None;
+        }
+        // Surrogates and code points above U+10FFFF are refused here.
+        out.push(char::from_u32(code)?);
+        i += len;
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -105,6 +138,26 @@ mod tests {
     fn config() -> Config {
         let o = parse_origin("https://app.example.test").unwrap();
         Config::parse(r#"{"loginUrl":"/login","apis":[{"origin":"https://api.example.test"}]}"#, &o).unwrap()
+    }
+
+    #[test]
+    fn utf8_is_decoded_as_std_decides() {
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for a in 0..=255u8 {
+            cases.push(vec![a]);
+            for b in [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff] {
+                cases.push(vec![a, b]);
+                for c in [0x41, 0x80, 0x9f, 0xa0, 0xbf, 0xc0] {
+                    cases.push(vec![a, b, c]);
+                    for d in [0x41, 0x80, 0xbf, 0xc0] {
+                        cases.push(vec![a, b, c, d]);
+                    }
+                }
+            }
+        }
+        for bytes in cases {
+            assert_eq!(utf8_string(&bytes), String::from_utf8(bytes.clone()).ok(), "{bytes:x?}");
+        }
     }
 
     #[test]
