@@ -51,7 +51,9 @@ fn read(body: &str, fields: &TokenFields) -> Result<(Tokens, String), Refused> {
     // Written as it is read (as `push_value` writes an object), not cloned into a new tree:
     // the clone was half a kilobyte of the shipped wasm.
     let mut page_body = String::from("{");
-    for (name, value) in o.rest() {
+    let mut next = 0;
+    while let Some((i, name, value)) = o.untaken(next) {
+        next = i + 1;
         if name == fields.expires_in && !matches!(value, Value::Null) {
             expires_in_ms = Some(expires_in(value, &fields.expires_in)?);
         }
