@@ -15,14 +15,14 @@ pub fn login_redirect(config: &Config, scope: &str, client_url: &str) -> Option<
     if is_login_page(config, &client) {
         return None;
     }
-    let mut target = config.login_url.path.clone();
-    let mut query = config.login_url.query.clone();
-    query.push(if query.is_empty() { '?' } else { '&' });
-    query.push_str(&config.return_param);
-    query.push('=');
-    crate::encode::push_percent_encoded(&mut query, &client.path_and_query(), true);
-    target.push_str(&query);
-    Some(absolute(config, &target))
+    // Written in one string: encoding the path, then the query, encodes their concatenation.
+    let mut target = config.login_url.href();
+    target.push(if config.login_url.query.is_empty() { '?' } else { '&' });
+    target.push_str(&config.return_param);
+    target.push('=');
+    crate::encode::push_percent_encoded(&mut target, &client.path, true);
+    crate::encode::push_percent_encoded(&mut target, &client.query, true);
+    Some(target)
 }
 
 /// The return URL a tab on the login page goes back to after a login; `None` when the tab
@@ -52,12 +52,6 @@ fn in_scope(config: &Config, scope: &str, client_url: &str) -> Option<Url> {
 
 fn is_login_page(config: &Config, url: &Url) -> bool {
     url.path == config.login_url.path
-}
-
-fn absolute(config: &Config, path_and_query: &str) -> String {
-    let mut s = config.origin.text();
-    s.push_str(path_and_query);
-    s
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
