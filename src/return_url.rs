@@ -70,33 +70,34 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
+/// `s` percent-decoded (`+` is a space), when the result is UTF-8.
 fn decode_component(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let hi = (*hex.first()? as char).to_digit(16)?;
-                let lo = (*hex.get(1)? as char).to_digit(16)?;
-                out.push((hi * 16 + lo) as u8);
-                i += 2;
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    utf8_string(&out)
+    utf8_string(s.as_bytes(), percent_byte)
 }
 
-/// `bytes` as a `String` when they are UTF-8, as `String::from_utf8` decides it: decoded by
-/// hand, since `str::from_utf8` would ship for this one call.
-fn utf8_string(bytes: &[u8]) -> Option<String> {
-    let mut out = String::with_capacity(bytes.len());
+/// The byte at `i` of a percent-encoded component, decoded, and the index after it.
+fn percent_byte(bytes: &[u8], i: usize) -> Option<(u8, usize)> {
+    match *bytes.get(i)? {
+        b'+' => Some((b' ', i + 1)),
+        b'%' => {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hi = (*hex.first()? as char).to_digit(16)?;
+            let lo = (*hex.get(1)? as char).to_digit(16)?;
+            Some(((hi * 16 + lo) as u8, i + 3))
+        }
+        b => Some((b, i + 1)),
+    }
+}
+
+/// The bytes `next` reads from `src` as a `String` when they are UTF-8, as
+/// `String::from_utf8` decides it. Decoded by hand, one byte at a time: `str::from_utf8`
+/// and a byte buffer would ship for this one use.
+fn utf8_string(src: &[u8], next: fn(&[u8], usize) -> Option<(u8, usize)>) -> Option<String> {
+    let mut out = String::with_capacity(src.len());
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
+    while i < src.len() {
+        let (b, after) = next(src, i)?;
+        i = after;
         // The sequence length, and the smallest code point it may hold (no overlong forms).
         let (len, min, mut code) = match b {
             0x00..=0x7f => (1, 0, u32::from(b)),
@@ -107,7 +108,8 @@ fn utf8_string(bytes: &[u8]) -> Option<String> {
         };
         let mut k = 1;
         while k < len {
-            let c = *bytes.get(i + k)?;
+            let (c, after) = next(src, i)?;
+            i = after;
             if c & 0xc0 != 0x80 {
                 return None;
             }
@@ -119,7 +121,6 @@ fn utf8_string(bytes: &[u8]) -> Option<String> {
         }
         // Surrogates and code points above U+10FFFF are refused here.
         out.push(char::from_u32(code)?);
-        i += len;
     }
     Some(out)
 }
@@ -150,7 +151,37 @@ mod tests {
             }
         }
         for bytes in cases {
-            assert_eq!(utf8_string(&bytes), String::from_utf8(bytes.clone()).ok(), "{bytes:x?}");
+            assert_eq!(utf8_string(&bytes, |b, i| Some((*b.get(i)?, i + 1))), String::from_utf8(bytes.clone()).ok(), "{bytes:x?}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding_matches_decode_then_from_utf8() {
+        fn reference(s: &str) -> Option<String> {
+            let b = s.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                match b[i] {
+                    b'+' => out.push(b' '),
+                    b'%' => {
+                        out.push(u8::from_str_radix(s.get(i + 1..i + 3).filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))?, 16).ok()?);
+                        i += 2;
+                    }
+                    c => out.push(c),
+                }
+                i += 1;
+            }
+            String::from_utf8(out).ok()
+        }
+        let pieces = ["%", "%C3", "%A9", "%c3%a9", "%E2%82%AC", "%F0%9F%98%80", "%ED%A0%80", "%C0%80", "%FF", "%8", "%zz", "+", "a", "é", "%2F", "%0"];
+        let mut x: u64 = 0x2545f4914f6cdd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let s: String = (0..(x % 6)).map(|k| pieces[((x >> (8 * k + 4)) % pieces.len() as u64) as usize]).collect();
+            assert_eq!(decode_component(&s), reference(&s), "{s:?}");
         }
     }
 
