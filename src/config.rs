@@ -13,7 +13,7 @@ use crate::origin::{parse_origin, resolve, Origin, Url};
 pub type ConfigError = InputError;
 
 fn err(field: &str, message: &str) -> Refused {
-    InputError::boxed(Input::Config, field, message)
+    InputError::boxed(Input::Config, field.to_string(), message)
 }
 
 /// Where tokens are kept between worker starts.

@@ -53,7 +53,7 @@ impl<'a> Parser<'a> {
         m.push_str(what);
         m.push_str(" at byte ");
         push_u64(&mut m, self.i as u64);
-        InputError::boxed(input, "", m)
+        InputError::boxed(input, String::new(), &m)
     }
 
     fn ws(&mut self) {

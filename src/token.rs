@@ -74,7 +74,7 @@ fn read(body: &str, fields: &TokenFields) -> Result<(Tokens, String), Refused> {
 }
 
 fn err(field: &str, message: &str) -> Refused {
-    InputError::boxed(Input::TokenResponse, field, message)
+    InputError::boxed(Input::TokenResponse, field.to_string(), message)
 }
 
 fn token(v: &Value<'_>, field: &str) -> Result<String, Refused> {
