@@ -89,10 +89,13 @@ fn percent_byte(bytes: &[u8], i: usize) -> Option<(u8, usize)> {
     }
 }
 
+/// Reads the byte at an index of a source, and says where the next one starts.
+type ByteReader = fn(&[u8], usize) -> Option<(u8, usize)>;
+
 /// The bytes `next` reads from `src` as a `String` when they are UTF-8, as
 /// `String::from_utf8` decides it. Decoded by hand, one byte at a time: `str::from_utf8`
 /// and a byte buffer would ship for this one use.
-fn utf8_string(src: &[u8], next: fn(&[u8], usize) -> Option<(u8, usize)>) -> Option<String> {
+fn utf8_string(src: &[u8], next: ByteReader) -> Option<String> {
     let mut out = String::with_capacity(src.len());
     let mut i = 0;
     while i < src.len() {
