@@ -9,7 +9,7 @@
 // Needs: bash scripts/build.sh, cargo build -p lockstep-demo, scripts/mkcert.sh (see README.md).
 
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import os from "node:os";
 import path from "node:path";
@@ -578,7 +578,11 @@ function benchSize() {
 
   // A named build of the same module for twiggy.
   const twiggy = path.join(os.homedir(), ".cargo/bin/twiggy");
-  const rawWasm = path.join(ROOT, "target/wasm32-unknown-unknown/release/lockstep.wasm");
+  // scripts/build.sh builds in target/build-std when it rebuilds the standard library: the
+  // newer of the two is the one dist/ came from.
+  const rawWasm = ["target/build-std/wasm32-unknown-unknown/release/lockstep.wasm", "target/wasm32-unknown-unknown/release/lockstep.wasm"]
+    .map((p) => path.join(ROOT, p)).filter((p) => existsSync(p))
+    .sort((x, y) => statSync(y).mtimeMs - statSync(x).mtimeMs)[0] ?? path.join(ROOT, "target/wasm32-unknown-unknown/release/lockstep.wasm");
   const wasmOpt = path.join(ROOT, "node_modules/.bin/wasm-opt");
   if (!existsSync(twiggy) || !existsSync(rawWasm) || !existsSync(wasmOpt)) {
     out.breakdownError = `missing ${[twiggy, rawWasm, wasmOpt].filter((p) => !existsSync(p)).join(", ")}`;
