@@ -2,7 +2,8 @@
 //! strings ([`crate::bridge`]). No decisions live here, and no IO: the bootstrap
 //! (`sw/lockstep-sw.js`) does the fetches, IndexedDB, cookies and client
 //! messages, and passes the clock in. Every export is synchronous, so the module carries no
-//! async runtime; that halved the shell's share of the shipped wasm.
+//! async runtime and no web-sys bindings: with the IO in Rust futures the wasm was 103 KB raw
+//! (46.7 KB gzip), with it in the bootstrap 66 KB (30.7 KB), for 1.8 KB more gzip of script.
 //!
 //! Times cross as `f64` milliseconds (`Date.now()`), epochs and generations as `f64`
 //! (below 2^53); conversions saturate, never panic.
