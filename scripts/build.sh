@@ -104,7 +104,8 @@ step "Assembling dist/"
 for f in "${SW_FILES[@]}"; do cp "sw/$f" "$out/$f"; done
 # The bootstrap keys the cached module by its content: a new build is a new worker version,
 # and it never runs the previous module with its own glue.
-wasm_hash="$(sha256sum "$out/lockstep_bg.wasm" | cut -c1-16)"
+# The full SHA-256: the bootstrap also checks the module bytes it stored against it.
+wasm_hash="$(sha256sum "$out/lockstep_bg.wasm" | cut -c1-64)"
 sed -i "s/__LOCKSTEP_WASM_HASH__/$wasm_hash/" "$out/lockstep-sw.js"
 note "module hash $wasm_hash"
 # The page client (an ES module with its .d.ts, not in the shipped-size figure) is copied as

@@ -24,13 +24,14 @@
   };
   const configUrl = sameOrigin(opts.config || here.searchParams.get("config"), "/lockstep.config.json").href;
   const base = sameOrigin(opts.base || here.searchParams.get("base"), "./");
-  // Content hash of lockstep_bg.wasm, written in by scripts/build.sh. It keys the module's
-  // bytes in IndexedDB, so a restarted worker does not download it again, and a new version
-  // never pairs its glue with the previous module.
+  // SHA-256 of lockstep_bg.wasm, written in by scripts/build.sh. It keys the module's bytes
+  // in IndexedDB, so a restarted worker does not download it again, and a new version never
+  // pairs its glue with the previous module. Page script can write the origin's IndexedDB:
+  // stored bytes run only if they hash to it (this script itself pages cannot change).
   const WASM_HASH = "__LOCKSTEP_WASM_HASH__";
   const hashed = !WASM_HASH.startsWith("__");
   const wasmUrl = new URL("lockstep_bg.wasm", base);
-  if (hashed) wasmUrl.searchParams.set("h", WASM_HASH);
+  if (hashed) wasmUrl.searchParams.set("h", WASM_HASH.slice(0, 16));
   const WASM_KEY = "wasm:" + WASM_HASH;
   // Start-up marks, read by bench/perf.mjs ("cold-start anatomy"); a few microseconds each.
   const mark = (name) => { try { performance.mark("lockstep:" + name); } catch { /* no timeline */ } };
@@ -91,14 +92,20 @@
     await put("config", body).catch(() => {}); // fetched again next time
     return body;
   };
-  // The module: compiled from the stored bytes, else fetched (and its bytes stored).
-  const compile = (bytes) => (bytes ? Promise.resolve(bytes) : fetch(wasmUrl).then((resp) => {
+  // The module: compiled from the stored bytes if they are this version's, else fetched from
+  // the worker's own origin (and its bytes stored). The hash is checked while V8 compiles.
+  const hex = (digest) => Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  const fetchModule = () => fetch(wasmUrl).then((resp) => {
     if (!resp.ok) throw new Error("lockstep: HTTP " + resp.status + " fetching " + wasmUrl.href);
     return resp.arrayBuffer().then((fetched) => {
       if (hashed) later(put(WASM_KEY, fetched).catch(() => {})); // fetched again next time
-      return fetched;
+      return WebAssembly.compile(fetched);
     });
-  })).then((b) => WebAssembly.compile(b));
+  });
+  const compile = (bytes) => (bytes
+    ? Promise.all([WebAssembly.compile(bytes), crypto.subtle.digest("SHA-256", bytes)])
+      .then(([module, digest]) => (hex(digest) === WASM_HASH ? module : fetchModule()), fetchModule)
+    : fetchModule());
 
   // The cross-site marker cookie (Cookie Store API; absent in some browsers' workers).
   const syncCookie = (name) => (self.cookieStore ? cookieStore.get(name) : Promise.resolve(null)).then((c) => {
@@ -400,7 +407,7 @@
     );
   });
 
-  // Modules of earlier versions, and the Cache Storage that versions before 0.2 used.
+  // Modules of earlier versions, and the Cache Storage that earlier builds used.
   const dropOldModules = () => Promise.all([
     idb("readwrite", (store) => [store.getAllKeys()]).then(([keys]) => idb("readwrite", (store) =>
       keys.filter((k) => typeof k === "string" && k.startsWith("wasm:") && k !== WASM_KEY).map((k) => store.delete(k)))),
