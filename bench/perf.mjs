@@ -9,7 +9,7 @@
 // Needs: bash scripts/build.sh, cargo build -p lockstep-demo, scripts/mkcert.sh (see README.md).
 
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import os from "node:os";
 import path from "node:path";
@@ -551,7 +551,7 @@ const CRATE_PATTERNS = [
   ["lockstep (other)", /\blockstep::/],
 ];
 // wasm-bindgen's exported entry points (the bare export names) belong to the shell.
-const EXPORTS = new Set(["wants", "handle_fetch", "start", "activate", "settled", "saw_navigation", "handle_message", "handle_cookie_change", "import_session", "export_session", "load_error"]);
+const EXPORTS = new Set(["start", "debug", "marker_cookie", "cookie", "seed_marker", "watches_navigations", "route", "cancels", "state_body", "admit", "api_response", "logout_observed", "marks_token", "token_response", "poll", "refresh_response", "refresh_error", "logout_result", "state_message", "follow", "handle_message", "export_session", "import_session"]);
 
 function classify(name) {
   for (const [g, test] of GROUPS) if (test(name)) return g;
@@ -578,7 +578,11 @@ function benchSize() {
 
   // A named build of the same module for twiggy.
   const twiggy = path.join(os.homedir(), ".cargo/bin/twiggy");
-  const rawWasm = path.join(ROOT, "target/wasm32-unknown-unknown/release/lockstep.wasm");
+  // scripts/build.sh builds in target/build-std when it rebuilds the standard library: the
+  // newer of the two is the one dist/ came from.
+  const rawWasm = ["target/build-std/wasm32-unknown-unknown/release/lockstep.wasm", "target/wasm32-unknown-unknown/release/lockstep.wasm"]
+    .map((p) => path.join(ROOT, p)).filter((p) => existsSync(p))
+    .sort((x, y) => statSync(y).mtimeMs - statSync(x).mtimeMs)[0] ?? path.join(ROOT, "target/wasm32-unknown-unknown/release/lockstep.wasm");
   const wasmOpt = path.join(ROOT, "node_modules/.bin/wasm-opt");
   if (!existsSync(twiggy) || !existsSync(rawWasm) || !existsSync(wasmOpt)) {
     out.breakdownError = `missing ${[twiggy, rawWasm, wasmOpt].filter((p) => !existsSync(p)).join(", ")}`;
@@ -642,7 +646,7 @@ async function benchProfile(env) {
   const swC = await findSw(variants.c.ctx, "lockstep-sw.js");
   const instrument = () => {
     if (self.__bench) return;
-    const B = (self.__bench = { net: [], wants: [], handleSync: [], handleTotal: [], dispatch: [] });
+    const B = (self.__bench = { net: [], route: [], admit: [], apiResponse: [] });
     const realFetch = self.fetch;
     self.fetch = function (input, init) {
       const s = performance.now();
@@ -651,22 +655,17 @@ async function benchProfile(env) {
       return p;
     };
     if (typeof wasm_bindgen !== "undefined") {
+      // The bootstrap looks the exports up on each call: wrap the three an API request makes.
       const w = wasm_bindgen; // eslint-disable-line no-undef
-      const wants = w.wants;
-      w.wants = (...a) => {
-        const s = performance.now();
-        const r = wants(...a);
-        B.wants.push(performance.now() - s);
-        return r;
-      };
-      const handle = w.handle_fetch;
-      w.handle_fetch = (...a) => {
-        const s = performance.now();
-        const p = handle(...a);
-        B.handleSync.push(performance.now() - s);
-        p.then(() => B.handleTotal.push(performance.now() - s), () => {});
-        return p;
-      };
+      for (const [name, list] of [["route", B.route], ["admit", B.admit], ["api_response", B.apiResponse]]) {
+        const real = w[name];
+        w[name] = (...a) => {
+          const s = performance.now();
+          const r = real(...a);
+          list.push(performance.now() - s);
+          return r;
+        };
+      }
     }
   };
   for (const sw of [swB, swC]) await sw.evaluate(instrument);
@@ -684,10 +683,10 @@ async function benchProfile(env) {
   const rc = await collect(swC);
   out.minimalNet = stats(rb.net);
   out.lockstepNet = stats(rc.net);
-  out.wants = stats(rc.wants);
-  out.handleSync = stats(rc.handleSync);
-  out.handleTotal = stats(rc.handleTotal);
-  out.handleOverhead = out.handleTotal.median - out.lockstepNet.median;
+  out.route = stats(rc.route);
+  out.admit = stats(rc.admit);
+  out.apiResponse = stats(rc.apiResponse);
+  out.wasmPerRequest = out.route.median + out.admit.median + out.apiResponse.median;
 
   // Micro-benchmarks in the Lockstep worker's own scope (no network).
   out.micro = await swC.evaluate(async (api) => {
@@ -701,20 +700,18 @@ async function benchProfile(env) {
     const url = api + "/v1/items";
     const req = new Request(url, { headers: { accept: "application/json" } });
     const res = {};
-    res.wantsApiUs = time(20000, () => w.wants(url, "GET"));
-    res.wantsOtherUs = time(20000, () => w.wants("https://localhost/other.json", "GET"));
+    res.routeApiUs = time(20000, () => w.route(url, "GET"));
+    res.routeOtherUs = time(20000, () => w.route("https://localhost/other.json", "GET"));
     res.requestCloneJsUs = time(20000, () => {
       const h = new Headers(req.headers);
       h.set("authorization", "Bearer x");
       return new Request(req, { headers: h });
     });
-    // The state route: handle_fetch entirely inside the worker (wasm route + JSON + Response).
-    const stateReq = new Request(new URL("/__lockstep/state", self.location.href).href);
+    // The engine's admission with the bootstrap's JSON.parse of it, and the state route's body.
+    res.admitUs = time(20000, () => JSON.parse(w.admit(Date.now(), false, false)));
+    res.stateBodyUs = time(2000, () => w.state_body(Date.now()));
     const n = 2000;
     let s = performance.now();
-    for (let i = 0; i < n; i++) await w.handle_fetch(stateReq);
-    res.handleStateUs = ((performance.now() - s) / n) * 1000;
-    s = performance.now();
     for (let i = 0; i < n; i++) await Promise.resolve(new Response('{"ok":true}', { headers: { "content-type": "application/json" } }));
     res.jsResponseUs = ((performance.now() - s) / n) * 1000;
     // Instantiation of the module from bytes (part of every cold start).
@@ -841,21 +838,22 @@ function reportMd(R) {
       L.push("");
     } else if (S.breakdownError) L.push(`Breakdown unavailable: ${S.breakdownError}`, "");
   }
-  if (R.profile) {
+  if (R.profile?.route) {
     const P = R.profile;
     L.push("## Where the time goes in the worker (instrumented run)", "");
-    L.push("The bench wraps, inside each running worker, `self.fetch` (the network leg the worker starts) and, in Lockstep, `wasm_bindgen.wants` and `wasm_bindgen.handle_fetch` (which the bootstrap looks up on each call), then drives sequential API requests through both workers, interleaved.", "");
+    L.push("The bench wraps, inside each running worker, `self.fetch` (the network leg the worker starts) and, in Lockstep, the three wasm exports an API request calls (`route`, `admit`, `api_response`; the bootstrap looks them up on each call), then drives sequential API requests through both workers, interleaved.", "");
     L.push("| measure (median / p99, ms) | minimal | Lockstep |", "| --- | --- | --- |");
     L.push(`| worker fetch() to response headers | ${f(P.minimalNet.median)} / ${f(P.minimalNet.p99)} | ${f(P.lockstepNet.median)} / ${f(P.lockstepNet.p99)} |`);
-    L.push(`| wants() (sync) | – | ${f(P.wants.median, 4)} / ${f(P.wants.p99, 4)} |`);
-    L.push(`| handle_fetch() synchronous part | – | ${f(P.handleSync.median, 4)} / ${f(P.handleSync.p99, 4)} |`);
-    L.push(`| handle_fetch() until its promise resolves | – | ${f(P.handleTotal.median)} / ${f(P.handleTotal.p99)} |`);
-    L.push("", `Lockstep's own time around the network leg (handle_fetch total − its fetch, medians): ${f(P.handleOverhead)} ms.`, "");
+    L.push(`| route() | – | ${f(P.route.median, 4)} / ${f(P.route.p99, 4)} |`);
+    L.push(`| admit() | – | ${f(P.admit.median, 4)} / ${f(P.admit.p99, 4)} |`);
+    L.push(`| api_response() | – | ${f(P.apiResponse.median, 4)} / ${f(P.apiResponse.p99, 4)} |`);
+    L.push("", `Time in the wasm per API request (sum of the three medians): ${f(P.wasmPerRequest, 4)} ms.`, "");
     const M = P.micro;
     L.push("Micro-benchmarks in the Lockstep worker (no network):", "");
-    L.push(`- \`wants(apiUrl, "GET")\`: ${f(M.wantsApiUs, 2)} µs; \`wants(otherUrl)\`: ${f(M.wantsOtherUs, 2)} µs per call.`);
+    L.push(`- \`route(apiUrl, "GET")\`: ${f(M.routeApiUs, 2)} µs; \`route(otherUrl)\`: ${f(M.routeOtherUs, 2)} µs per call.`);
+    L.push(`- \`JSON.parse(admit(…))\` (logged in: the token and its generation): ${f(M.admitUs, 2)} µs.`);
     L.push(`- JS Headers copy + \`new Request(req, {headers})\`: ${f(M.requestCloneJsUs, 2)} µs.`);
-    L.push(`- \`handle_fetch\` of \`/__lockstep/state\` (route + state JSON + Response across the boundary): ${f(M.handleStateUs, 1)} µs vs a JS \`new Response\` ${f(M.jsResponseUs, 1)} µs.`);
+    L.push(`- \`state_body\` (the \`/__lockstep/state\` answer's JSON): ${f(M.stateBodyUs, 1)} µs; a JS \`new Response\`: ${f(M.jsResponseUs, 1)} µs.`);
     L.push(`- \`WebAssembly.compile\` of lockstep_bg.wasm: ${f(M.wasmCompileMs, 2)} ms.`, "");
   }
   L.push("## 5. Propagation and storm", "");
@@ -986,7 +984,7 @@ async function main() {
         log("== worker profile");
         R.profile = await benchProfile(env); (R.runs ??= {})["profile"] = new Date().toISOString();
         const P = R.profile;
-        log(`  worker fetch(): minimal ${f(P.minimalNet.median)} Lockstep ${f(P.lockstepNet.median)}; wants ${f(P.wants.median, 4)}; handle sync ${f(P.handleSync.median, 4)}; handle total ${f(P.handleTotal.median)} (overhead ${f(P.handleOverhead)})`);
+        log(`  worker fetch(): minimal ${f(P.minimalNet.median)} Lockstep ${f(P.lockstepNet.median)}; wasm per request ${f(P.wasmPerRequest, 4)} (route ${f(P.route.median, 4)}, admit ${f(P.admit.median, 4)}, api_response ${f(P.apiResponse.median, 4)})`);
         log(`  micro: ${JSON.stringify(P.micro)}`);
       }
     } finally {

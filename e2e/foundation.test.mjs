@@ -33,10 +33,11 @@ async function fetchState() {
 }
 
 /** Requests for the diagnostics route that reached the demo server (it must be none). */
-async function serverSawStateRoute() {
+/** Requests the server saw for paths ending in `suffix`. */
+async function serverSaw(suffix) {
   const { requests = {} } = await demo.counters();
   return Object.entries(requests)
-    .filter(([key]) => key.endsWith(" /__lockstep/state"))
+    .filter(([key]) => key.split(" ")[2]?.endsWith(suffix))
     .reduce((sum, [, n]) => sum + n, 0);
 }
 
@@ -91,8 +92,11 @@ test("the wasm answers /__lockstep/state, and again after the worker was stopped
     await sw.waitForStatus("running");
     assert.equal(await page.evaluate(() => navigator.serviceWorker.controller !== null), true);
 
-    // Both answers came from the worker: the server never saw the route.
-    assert.equal(await serverSawStateRoute(), 0);
+    // Both answers came from the worker: the server never saw the route. The restarted
+    // worker took its module and config from what it stored: nothing downloaded again.
+    assert.equal(await serverSaw("/__lockstep/state"), 0);
+    assert.equal(await serverSaw("/lockstep_bg.wasm"), 0, "the module is not downloaded again");
+    assert.equal(await serverSaw("/lockstep.config.json"), 0, "the config is not downloaded again");
     await sw.detach();
   } finally {
     await closeContext(context);

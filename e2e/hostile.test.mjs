@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  demoConfig, jsonLogin, recordConsole, waitControlled, waitFor, workerStateRoute,
+  cdp, demoConfig, jsonLogin, recordConsole, waitControlled, waitFor, workerStateRoute,
   startWatchedSuite, stopWatchedSuite,
   closeContext,
 } from "./harness.mjs";
@@ -220,6 +220,59 @@ test("garbage in the shared cross-site cookie is ignored: no tab changes, the wo
     assert.equal(route.body.state.status, "logged-in");
     const api = JSON.parse(await pages[0].evaluate(async () => JSON.stringify((await (await fetch("/lockstep.config.json")).json()).apis[0].origin)));
     assert.equal(await pages[0].evaluate(async (api) => (await fetch(`${api}/v1/me`)).status, api), 200);
+    assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
+  } finally {
+    await closeContext(context);
+  }
+});
+
+test("page script that swaps the worker's stored module for its own bytes: the restarted worker refuses them, downloads its own, and keeps the session", { timeout: 120_000 }, async () => {
+  await demo.reset();
+  await demo.setConfig(demoConfig());
+  const context = await browser.newContext();
+  try {
+    const pages = await loggedInTabs(context, demo.appOrigin, 1);
+    const [page] = pages;
+    // Any same-origin script can write the origin's IndexedDB, where the worker keeps the
+    // module's bytes for its restarts. Here: a valid module of the attacker's own (empty).
+    const swapped = await page.evaluate(() => new Promise((resolve, reject) => {
+      const open = indexedDB.open("lockstep", 1);
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const store = open.result.transaction("state", "readwrite").objectStore("state");
+        const keys = store.getAllKeys();
+        keys.onsuccess = () => {
+          const mine = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]).buffer;
+          const wasmKeys = keys.result.filter((k) => String(k).startsWith("wasm:"));
+          for (const k of wasmKeys) store.put(mine, k);
+          store.transaction.oncomplete = () => { open.result.close(); resolve(wasmKeys); };
+        };
+      };
+    }));
+    assert.equal(swapped.length, 1, `one stored module: ${JSON.stringify(swapped)}`);
+    await demo.reset(); // zeroes the counters; the session is kept
+    await demo.setConfig(demoConfig());
+    const sw = await cdp(page);
+    await sw.enable();
+    await sw.stopAllWorkers();
+    await sw.waitForStatus("stopped");
+    // The restarted worker answers from its own module, with the session intact.
+    const route = await workerStateRoute(page);
+    assert.equal(route.status, 200, JSON.stringify(route).slice(0, 300));
+    assert.equal(route.body.state.status, "logged-in");
+    assert.equal(await page.evaluate(async (api) => (await fetch(`${api}/v1/me`)).status, demo.apiOrigin), 200, "the session still works");
+    const { requests = {} } = await demo.counters();
+    const downloads = Object.entries(requests).filter(([k]) => k.split(" ")[2]?.endsWith("/lockstep_bg.wasm")).reduce((n, [, v]) => n + v, 0);
+    assert.equal(downloads, 1, "the refused bytes were replaced by a download of the real module");
+    // And the real bytes are stored again.
+    await waitFor(() => page.evaluate((key) => new Promise((resolve) => {
+      const open = indexedDB.open("lockstep", 1);
+      open.onsuccess = () => {
+        const get = open.result.transaction("state").objectStore("state").get(key);
+        get.onsuccess = () => { open.result.close(); resolve(get.result instanceof ArrayBuffer && get.result.byteLength > 1000); };
+      };
+    }), swapped[0]), { message: "the real module stored again" });
+    await sw.detach();
     assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
   } finally {
     await closeContext(context);

@@ -3,6 +3,8 @@
 # Prints raw and gzip -9 sizes and checks the shipped total against the 40 KiB target.
 #   scripts/build.sh            build (installs missing tools first)
 #   LOCKSTEP_NO_OPT=1 ...       skip wasm-opt (faster local iterations)
+#   LOCKSTEP_STD=prebuilt ...   link the toolchain's prebuilt standard library instead of
+#                               rebuilding it for size (see "The standard library" below)
 # Then the names the module and glue share are shortened (scripts/short-names.mjs), and the
 # glue and bootstrap are minified with terser (an npm dev dependency; skipped when missing).
 # shellcheck source=scripts/lib.sh
@@ -20,9 +22,55 @@ for f in "${SW_FILES[@]}"; do
   [ -f "sw/$f" ] || die "sw/$f is missing"
 done
 
-step "Compiling the lockstep crate for wasm32-unknown-unknown (release)"
-cargo build -p lockstep --lib --release --target wasm32-unknown-unknown
-raw_wasm="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/lockstep.wasm"
+# The standard library. By default cargo rebuilds it with the crate (-Zbuild-std; needs the
+# rust-src component; ~30 s more on a cold build), with settings the prebuilt one cannot have:
+#   -Cpanic=immediate-abort  a panic is a bare wasm `unreachable` trap: no panic handler,
+#                            message formatting or payload strings in the module (-3.5 KB gzip).
+#   -Zlocation-detail=none   no file/line/column strings for the panic sites (-0.3 KB).
+#   -Csymbol-mangling-version=legacy  RUSTC_BOOTSTRAP makes rustc mangle as nightly does (v0),
+#                            and wasm-bindgen names its closure exports after those symbols;
+#                            legacy keeps the `wasm_bindgen__…` names short-names.mjs shortens
+#                            (without it the module and glue are 0.3 KB larger).
+# Measured and left out: -Zfmt-debug=none and -Zbuild-std-features=optimize_for_size (no
+# change); the panic_immediate_abort std feature, which 1.95 refuses (it became the -Cpanic
+# strategy above).
+# A panic ended in that same trap before (panic = "abort" in Cargo.toml), so the worker
+# behaves as it did; only the size changes. A trap leaves the wasm instance unusable (cells
+# left borrowed, its stack pointer not restored), which is why the engine and shell have no
+# panic paths on outside data: a panic kills the service worker, with or without this.
+# RUSTC_BOOTSTRAP=1 lets the stable toolchain take these unstable flags. They go to this one
+# cargo call, which has its own target directory (target/build-std): the test tiers' builds
+# (host, wasm-bindgen-test, demo server) never see them, and neither cache is rebuilt when
+# switching. Without rust-src, or with a toolchain that lacks a flag, the build says so and
+# falls back to the prebuilt standard library.
+STD_RUSTFLAGS=(-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Csymbol-mangling-version=legacy)
+std="${LOCKSTEP_STD:-rebuilt}"
+case "$std" in
+  rebuilt | prebuilt) ;;
+  *) die "LOCKSTEP_STD=$std: expected 'rebuilt' (default) or 'prebuilt'" ;;
+esac
+if [ "$std" = rebuilt ]; then
+  if ! ensure_rust_src; then
+    note "falling back to the prebuilt standard library (the module is ~3.8 KB gzip larger)"
+    std=prebuilt
+  elif ! RUSTC_BOOTSTRAP=1 rustc "${STD_RUSTFLAGS[@]}" --print cfg --target wasm32-unknown-unknown \
+    >/dev/null 2>&1; then
+    note "$(rustc --version) does not take ${STD_RUSTFLAGS[*]}:"
+    note "falling back to the prebuilt standard library (the module is ~3.8 KB gzip larger)"
+    std=prebuilt
+  fi
+fi
+target_dir="${CARGO_TARGET_DIR:-target}"
+if [ "$std" = rebuilt ]; then
+  step "Compiling the lockstep crate and a size-optimised standard library for wasm32-unknown-unknown (release)"
+  target_dir="$target_dir/build-std"
+  RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$target_dir" RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }${STD_RUSTFLAGS[*]}" \
+    cargo build -p lockstep --lib --release --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort
+else
+  step "Compiling the lockstep crate for wasm32-unknown-unknown (release, prebuilt standard library)"
+  cargo build -p lockstep --lib --release --target wasm32-unknown-unknown
+fi
+raw_wasm="$target_dir/wasm32-unknown-unknown/release/lockstep.wasm"
 [ -f "$raw_wasm" ] || die "$raw_wasm was not produced"
 
 out="$(mktemp -d "${TMPDIR:-/tmp}/lockstep-build.XXXXXX")"
@@ -56,7 +104,8 @@ step "Assembling dist/"
 for f in "${SW_FILES[@]}"; do cp "sw/$f" "$out/$f"; done
 # The bootstrap keys the cached module by its content: a new build is a new worker version,
 # and it never runs the previous module with its own glue.
-wasm_hash="$(sha256sum "$out/lockstep_bg.wasm" | cut -c1-16)"
+# The full SHA-256: the bootstrap also checks the module bytes it stored against it.
+wasm_hash="$(sha256sum "$out/lockstep_bg.wasm" | cut -c1-64)"
 sed -i "s/__LOCKSTEP_WASM_HASH__/$wasm_hash/" "$out/lockstep-sw.js"
 note "module hash $wasm_hash"
 # The page client (an ES module with its .d.ts, not in the shipped-size figure) is copied as

@@ -83,6 +83,31 @@ ensure_wasm_target() {
   fi
 }
 
+# rust_src_library — the standard library's sources in the active toolchain, where cargo's
+# -Zbuild-std looks for them (the rustup component rust-src).
+rust_src_library() {
+  printf '%s/lib/rustlib/src/rust/library\n' "$(rustc --print sysroot)"
+}
+
+# ensure_rust_src — rust-src for the active toolchain, so scripts/build.sh can rebuild the
+# standard library for size. Never fatal: when it is missing and cannot be installed, says so
+# and returns 1 (call it as `if ensure_rust_src; then`).
+ensure_rust_src() {
+  local lib
+  lib="$(rust_src_library)"
+  [ -f "$lib/Cargo.lock" ] && return 0
+  if ! command -v rustup >/dev/null 2>&1; then
+    note "no rustup to add rust-src (the standard library's sources are not at $lib)"
+    return 1
+  fi
+  step "Adding the Rust component rust-src (the standard library's sources)"
+  if rustup component add rust-src >&2 && [ -f "$lib/Cargo.lock" ]; then
+    return 0
+  fi
+  note "could not add rust-src to $(rustc --version)"
+  return 1
+}
+
 # wasm_bindgen_version — prints the exact wasm-bindgen version that Cargo.lock resolves.
 wasm_bindgen_version() {
   local lock="$LOCKSTEP_ROOT/Cargo.lock" v

@@ -4,6 +4,7 @@
 //! bad values are refused with an error naming the field. It is only ever read from the
 //! worker's own origin, never from a page message.
 
+use crate::encode::{all_bytes, any_byte};
 use crate::error::{Input, InputError, Refused};
 use crate::json::{self, Object};
 use crate::origin::{parse_origin, resolve, Origin, Url};
@@ -12,7 +13,7 @@ use crate::origin::{parse_origin, resolve, Origin, Url};
 pub type ConfigError = InputError;
 
 fn err(field: &str, message: &str) -> Refused {
-    InputError::boxed(Input::Config, field, message)
+    InputError::boxed(Input::Config, field.to_string(), message)
 }
 
 /// Where tokens are kept between worker starts.
@@ -177,7 +178,7 @@ fn read(c: &mut Config, origin: &Origin, json: &str) -> Result<(), Refused> {
         let api_origin = a.required_string("origin")?;
         let api_origin = parse_origin(api_origin).map_err(|e| e.message()).and_then(|u| check_scheme(&u).map(|_| u)).map_err(|m| a.error("origin", m))?;
         let path_prefix = a.string("pathPrefix")?.unwrap_or("/");
-        if !path_prefix.starts_with('/') || path_prefix.bytes().any(|b| matches!(b, b'?' | b'#' | b'\\')) {
+        if !path_prefix.starts_with('/') || any_byte(path_prefix, |b| matches!(b, b'?' | b'#' | b'\\')) {
             return Err(a.error("pathPrefix", "expected a path starting with `/`"));
         }
         a.finish()?;
@@ -228,7 +229,7 @@ fn read(c: &mut Config, origin: &Origin, json: &str) -> Result<(), Refused> {
         let domain = crate::encode::skip_leading(x.required_string("cookieDomain")?, b'.').to_ascii_lowercase();
         let host = &origin.host;
         let covers = host == &domain || host.strip_suffix(domain.as_str()).is_some_and(|h| h.ends_with('.'));
-        if domain.is_empty() || !domain.bytes().any(|b| b == b'.') && domain != "localhost" || !covers {
+        if domain.is_empty() || !any_byte(&domain, |b| b == b'.') && domain != "localhost" || !covers {
             let mut m = String::from("expected a parent domain of `");
             m.push_str(host);
             m.push('`');
@@ -292,7 +293,7 @@ fn check_scheme(o: &Origin) -> Result<(), &'static str> {
 }
 
 fn is_token_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty() && s.len() <= 64 && all_bytes(s, |b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

@@ -8,19 +8,12 @@ pub fn u64_text(n: u64) -> String {
     s
 }
 
-/// Appends the decimal text of `n`.
-pub fn push_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut len = 0;
-    for slot in buf.iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-        len += 1;
-        if n == 0 {
-            break;
-        }
+/// Appends the decimal text of `n` (digit by digit: no `str::from_utf8` on a buffer).
+pub fn push_u64(out: &mut String, n: u64) {
+    if n >= 10 {
+        push_u64(out, n / 10);
     }
-    out.push_str(buf.get(buf.len() - len..).and_then(|d| core::str::from_utf8(d).ok()).unwrap_or(""));
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// `s` around its first `byte` (its last with `last`), as `split_once` / `rsplit_once` with
@@ -56,6 +49,31 @@ pub fn parse_u64(s: &str) -> Option<u64> {
         n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     Some(n)
+}
+
+/// The index of the first byte of `s` whose `pred` is `is`. The one loop behind every
+/// byte-class check of the shipped code: each `bytes().all(closure)` is a copy of its own.
+#[inline(never)]
+pub fn find_byte(s: &str, pred: fn(u8) -> bool, is: bool) -> Option<usize> {
+    // An index loop: `position` here was twice the size.
+    let mut i = 0;
+    while let Some(&b) = s.as_bytes().get(i) {
+        if pred(b) == is {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `s.bytes().all(pred)`, through [`find_byte`].
+pub fn all_bytes(s: &str, pred: fn(u8) -> bool) -> bool {
+    find_byte(s, pred, false).is_none()
+}
+
+/// `s.bytes().any(pred)`, through [`find_byte`].
+pub fn any_byte(s: &str, pred: fn(u8) -> bool) -> bool {
+    find_byte(s, pred, true).is_some()
 }
 
 /// The bytes of `s` after those at its start equal to `byte`.

@@ -34,9 +34,11 @@ impl InputError {
         InputError { input, field: field.into(), message: message.into() }
     }
 
-    /// [`InputError::new`], boxed as the decoders pass it up.
-    pub fn boxed(input: Input, field: impl Into<String>, message: impl Into<String>) -> Refused {
-        Box::new(Self::new(input, field, message))
+    /// An error about `field` of `input`, boxed as the decoders pass it up. Not generic (one
+    /// copy in the wasm rather than one per argument type): the field is a path the caller
+    /// built, the message a fixed text.
+    pub fn boxed(input: Input, field: String, message: &str) -> Refused {
+        Box::new(InputError { input, field, message: message.to_string() })
     }
 }
 

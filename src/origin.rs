@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use crate::encode::{parse_u64, split_at_byte};
+use crate::encode::{all_bytes, any_byte, find_byte, parse_u64, split_at_byte};
 
 /// A URL scheme Lockstep will talk to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +136,7 @@ impl fmt::Display for UrlError {
 
 /// Parses an absolute `http(s)` URL.
 pub fn parse_url(input: &str) -> Result<Url, UrlError> {
-    if input.bytes().any(|b| b <= b' ' || b == b'\\' || b == 0x7f) {
+    if any_byte(input, |b| b <= b' ' || b == b'\\' || b == 0x7f) {
         return Err(UrlError::Character);
     }
     let (scheme, rest) = if let Some(r) = strip_prefix_ci(input, "https://") {
@@ -147,7 +147,7 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
         return Err(UrlError::Scheme);
     };
     // `get` and byte splits instead of slicing: no panic paths in the shipped wasm.
-    let end = rest.bytes().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
+    let end = find_byte(rest, |b| matches!(b, b'/' | b'?' | b'#'), true).unwrap_or(rest.len());
     let (authority, tail) = (rest.get(..end).unwrap_or(""), rest.get(end..).unwrap_or(""));
     let (has_userinfo, hostport) = match split_at_byte(authority, b'@', true) {
         Some((_, host)) => (true, host),
@@ -182,7 +182,7 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
 pub fn parse_origin(input: &str) -> Result<Origin, UrlError> {
     let url = parse_url(input)?;
     let slashes = input.bytes().rev().take_while(|&b| b == b'/').count();
-    if url.has_userinfo || slashes > 1 || url.path != "/" || !url.query.is_empty() || input.bytes().any(|b| b == b'#') {
+    if url.has_userinfo || slashes > 1 || url.path != "/" || !url.query.is_empty() || any_byte(input, |b| b == b'#') {
         return Err(UrlError::Host);
     }
     Ok(url.origin)
@@ -226,14 +226,14 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<&str>), UrlError> {
         }
     };
     let valid = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':');
-    if host.is_empty() || host.len() > 253 || !host.bytes().all(valid) || host.starts_with('.') {
+    if host.is_empty() || host.len() > 253 || !all_bytes(&host, valid) || host.starts_with('.') {
         return Err(UrlError::Host);
     }
     Ok((host.to_ascii_lowercase(), port))
 }
 
 fn parse_port(p: &str) -> Result<u16, UrlError> {
-    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+    if p.is_empty() || p.len() > 5 || !all_bytes(p, |b| b.is_ascii_digit()) {
         return Err(UrlError::Port);
     }
     match parse_u64(p) {

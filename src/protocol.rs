@@ -36,7 +36,7 @@ pub fn decode(json: &str) -> Result<ClientMessage, InputError> {
 
 fn read(json: &str) -> Result<ClientMessage, Refused> {
     if json.len() > MAX_MESSAGE_BYTES {
-        return Err(InputError::boxed(Input::Message, "", "larger than 4096 bytes"));
+        return Err(InputError::boxed(Input::Message, String::new(), "larger than 4096 bytes"));
     }
     let doc = json::parse(Input::Message, json)?;
     let mut o = Object::new(Input::Message, "", &doc)?;

@@ -15,14 +15,14 @@ pub fn login_redirect(config: &Config, scope: &str, client_url: &str) -> Option<
     if is_login_page(config, &client) {
         return None;
     }
-    let mut target = config.login_url.path.clone();
-    let mut query = config.login_url.query.clone();
-    query.push(if query.is_empty() { '?' } else { '&' });
-    query.push_str(&config.return_param);
-    query.push('=');
-    crate::encode::push_percent_encoded(&mut query, &client.path_and_query(), true);
-    target.push_str(&query);
-    Some(absolute(config, &target))
+    // Written in one string: encoding the path, then the query, encodes their concatenation.
+    let mut target = config.login_url.href();
+    target.push(if config.login_url.query.is_empty() { '?' } else { '&' });
+    target.push_str(&config.return_param);
+    target.push('=');
+    crate::encode::push_percent_encoded(&mut target, &client.path, true);
+    crate::encode::push_percent_encoded(&mut target, &client.query, true);
+    Some(target)
 }
 
 /// The return URL a tab on the login page goes back to after a login; `None` when the tab
@@ -35,7 +35,7 @@ pub fn return_target(config: &Config, scope: &str, client_url: &str) -> Option<S
     }
     let raw = query_param(&client.query, &config.return_param)?;
     let value = decode_component(raw)?;
-    if value.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\') {
+    if crate::encode::any_byte(&value, |b| b < 0x20 || b == 0x7f || b == b'\\') {
         return None;
     }
     let target = resolve(&config.origin, &value).ok()?;
@@ -54,12 +54,6 @@ fn is_login_page(config: &Config, url: &Url) -> bool {
     url.path == config.login_url.path
 }
 
-fn absolute(config: &Config, path_and_query: &str) -> String {
-    let mut s = config.origin.text();
-    s.push_str(path_and_query);
-    s
-}
-
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     let mut rest = Some(skip_leading(query, b'?'));
     while let Some(r) = rest {
@@ -76,25 +70,62 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
+/// `s` percent-decoded (`+` is a space), when the result is UTF-8.
 fn decode_component(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let hi = (*hex.first()? as char).to_digit(16)?;
-                let lo = (*hex.get(1)? as char).to_digit(16)?;
-                out.push((hi * 16 + lo) as u8);
-                i += 2;
-            }
-            _ => out.push(b),
+    utf8_string(s.as_bytes(), percent_byte)
+}
+
+/// The byte at `i` of a percent-encoded component, decoded, and the index after it.
+fn percent_byte(bytes: &[u8], i: usize) -> Option<(u8, usize)> {
+    match *bytes.get(i)? {
+        b'+' => Some((b' ', i + 1)),
+        b'%' => {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hi = (*hex.first()? as char).to_digit(16)?;
+            let lo = (*hex.get(1)? as char).to_digit(16)?;
+            Some(((hi * 16 + lo) as u8, i + 3))
         }
-        i += 1;
+        b => Some((b, i + 1)),
     }
-    String::from_utf8(out).ok()
+}
+
+/// Reads the byte at an index of a source, and says where the next one starts.
+type ByteReader = fn(&[u8], usize) -> Option<(u8, usize)>;
+
+/// The bytes `next` reads from `src` as a `String` when they are UTF-8, as
+/// `String::from_utf8` decides it. Decoded by hand, one byte at a time: `str::from_utf8`
+/// and a byte buffer would ship for this one use.
+fn utf8_string(src: &[u8], next: ByteReader) -> Option<String> {
+    let mut out = String::with_capacity(src.len());
+    let mut i = 0;
+    while i < src.len() {
+        let (b, after) = next(src, i)?;
+        i = after;
+        // The sequence length, and the smallest code point it may hold (no overlong forms).
+        let (len, min, mut code) = match b {
+            0x00..=0x7f => (1, 0, u32::from(b)),
+            0xc0..=0xdf => (2, 0x80, u32::from(b & 0x1f)),
+            0xe0..=0xef => (3, 0x800, u32::from(b & 0x0f)),
+            0xf0..=0xf7 => (4, 0x10000, u32::from(b & 0x07)),
+            _ => return None,
+        };
+        let mut k = 1;
+        while k < len {
+            let (c, after) = next(src, i)?;
+            i = after;
+            if c & 0xc0 != 0x80 {
+                return None;
+            }
+            code = code << 6 | u32::from(c & 0x3f);
+            k += 1;
+        }
+        if code < min {
+            return None;
+        }
+        // Surrogates and code points above U+10FFFF are refused here.
+        out.push(char::from_u32(code)?);
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -105,6 +136,56 @@ mod tests {
     fn config() -> Config {
         let o = parse_origin("https://app.example.test").unwrap();
         Config::parse(r#"{"loginUrl":"/login","apis":[{"origin":"https://api.example.test"}]}"#, &o).unwrap()
+    }
+
+    #[test]
+    fn utf8_is_decoded_as_std_decides() {
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for a in 0..=255u8 {
+            cases.push(vec![a]);
+            for b in [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff] {
+                cases.push(vec![a, b]);
+                for c in [0x41, 0x80, 0x9f, 0xa0, 0xbf, 0xc0] {
+                    cases.push(vec![a, b, c]);
+                    for d in [0x41, 0x80, 0xbf, 0xc0] {
+                        cases.push(vec![a, b, c, d]);
+                    }
+                }
+            }
+        }
+        for bytes in cases {
+            assert_eq!(utf8_string(&bytes, |b, i| Some((*b.get(i)?, i + 1))), String::from_utf8(bytes.clone()).ok(), "{bytes:x?}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding_matches_decode_then_from_utf8() {
+        fn reference(s: &str) -> Option<String> {
+            let b = s.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                match b[i] {
+                    b'+' => out.push(b' '),
+                    b'%' => {
+                        out.push(u8::from_str_radix(s.get(i + 1..i + 3).filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))?, 16).ok()?);
+                        i += 2;
+                    }
+                    c => out.push(c),
+                }
+                i += 1;
+            }
+            String::from_utf8(out).ok()
+        }
+        let pieces = ["%", "%C3", "%A9", "%c3%a9", "%E2%82%AC", "%F0%9F%98%80", "%ED%A0%80", "%C0%80", "%FF", "%8", "%zz", "+", "a", "é", "%2F", "%0"];
+        let mut x: u64 = 0x2545f4914f6cdd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let s: String = (0..(x % 6)).map(|k| pieces[((x >> (8 * k + 4)) % pieces.len() as u64) as usize]).collect();
+            assert_eq!(decode_component(&s), reference(&s), "{s:?}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! header-safe strings of bounded size; anything else is an error and changes nothing.
 
 use crate::config::TokenFields;
-use crate::encode::{parse_u64, split_at_byte};
+use crate::encode::{all_bytes, parse_u64, split_at_byte};
 use crate::error::{Input, InputError, Refused};
 use crate::json::{self, Object, Value};
 
@@ -51,11 +51,13 @@ fn read(body: &str, fields: &TokenFields) -> Result<(Tokens, String), Refused> {
     // Written as it is read (as `push_value` writes an object), not cloned into a new tree:
     // the clone was half a kilobyte of the shipped wasm.
     let mut page_body = String::from("{");
-    for (name, value) in o.rest() {
-        if name == fields.expires_in && *value != Value::Null {
+    let mut next = 0;
+    while let Some((i, name, value)) = o.untaken(next) {
+        next = i + 1;
+        if name == fields.expires_in && !matches!(value, Value::Null) {
             expires_in_ms = Some(expires_in(value, &fields.expires_in)?);
         }
-        if fields.user.as_deref() == Some(name) && *value != Value::Null {
+        if fields.user.as_deref() == Some(name) && !matches!(value, Value::Null) {
             let mut raw = String::new();
             json::push_value(&mut raw, value);
             user = Some(raw);
@@ -72,7 +74,7 @@ fn read(body: &str, fields: &TokenFields) -> Result<(Tokens, String), Refused> {
 }
 
 fn err(field: &str, message: &str) -> Refused {
-    InputError::boxed(Input::TokenResponse, field, message)
+    InputError::boxed(Input::TokenResponse, field.to_string(), message)
 }
 
 fn token(v: &Value<'_>, field: &str) -> Result<String, Refused> {
@@ -81,7 +83,7 @@ fn token(v: &Value<'_>, field: &str) -> Result<String, Refused> {
         return Err(err(field, "expected a non-empty string of at most 16 KiB"));
     }
     // It goes into an Authorization header: visible ASCII only.
-    if !s.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+    if !all_bytes(s, |b| (0x21..0x7f).contains(&b)) {
         return Err(err(field, "expected visible ASCII characters only"));
     }
     Ok(s.to_string())
@@ -94,7 +96,7 @@ fn expires_in(v: &Value<'_>, field: &str) -> Result<u64, Refused> {
         Value::String(s) => s.as_ref(),
         _ => return Err(err(field, "expected a number of seconds")),
     };
-    let whole = split_at_byte(text, b'.', false).map_or(text, |(w, frac)| if frac.bytes().all(|b| b.is_ascii_digit()) { w } else { "x" });
+    let whole = split_at_byte(text, b'.', false).map_or(text, |(w, frac)| if all_bytes(frac, |b| b.is_ascii_digit()) { w } else { "x" });
     match parse_u64(whole) {
         Some(seconds) if seconds <= MAX_EXPIRES_IN_SECONDS => Ok(seconds * 1000),
         Some(_) => Err(err(field, "expected at most ten years of seconds")),

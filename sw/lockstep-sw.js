@@ -1,8 +1,10 @@
 /* Lockstep service-worker bootstrap (classic script).
  *
- * Registers every listener synchronously during first evaluation and forwards to the wasm
- * shell; decisions live in Rust. Starts wasm initialisation at the top level on every
- * worker start: a stopped worker is restarted by the very event it must answer.
+ * Registers every listener synchronously during first evaluation. Every decision is the
+ * engine's (Rust, compiled to wasm): this script asks it, and does the IO it answers with
+ * (fetch, IndexedDB, Cache Storage, cookies, client messages). Starts wasm initialisation
+ * at the top level on every worker start: a stopped worker is restarted by the very event
+ * it must answer.
  *
  * URL parameters: ?config=<path of lockstep.config.json>&base=<directory of the glue>.
  * Both must be on this worker's origin. Usable from an existing worker:
@@ -22,49 +24,313 @@
   };
   const configUrl = sameOrigin(opts.config || here.searchParams.get("config"), "/lockstep.config.json").href;
   const base = sameOrigin(opts.base || here.searchParams.get("base"), "./");
-  // Content hash of lockstep_bg.wasm, written in by scripts/build.sh. It keys the module in
-  // Cache Storage, so a restarted worker does not download it again, and a new version never
-  // pairs its glue with the previous module.
+  // SHA-256 of lockstep_bg.wasm, written in by scripts/build.sh. It keys the module's bytes
+  // in IndexedDB, so a restarted worker does not download it again, and a new version never
+  // pairs its glue with the previous module. Page script can write the origin's IndexedDB:
+  // stored bytes run only if they hash to it (this script itself pages cannot change).
   const WASM_HASH = "__LOCKSTEP_WASM_HASH__";
-  const WASM_CACHE = "lockstep-wasm";
   const hashed = !WASM_HASH.startsWith("__");
   const wasmUrl = new URL("lockstep_bg.wasm", base);
-  if (hashed) wasmUrl.searchParams.set("h", WASM_HASH);
-  const wasmSource = () => {
-    if (!hashed || !self.caches) return fetch(wasmUrl);
-    return caches.open(WASM_CACHE)
-      .then((cache) => cache.match(wasmUrl).then((hit) => hit || fetch(wasmUrl).then((resp) => {
-        if (resp.ok) cache.put(wasmUrl, resp.clone()).catch(() => {});
-        return resp;
-      })))
-      .catch(() => fetch(wasmUrl));
-  };
+  if (hashed) wasmUrl.searchParams.set("h", WASM_HASH.slice(0, 16));
+  const WASM_KEY = "wasm:" + WASM_HASH;
   // Start-up marks, read by bench/perf.mjs ("cold-start anatomy"); a few microseconds each.
   const mark = (name) => { try { performance.mark("lockstep:" + name); } catch { /* no timeline */ } };
-  // The config and the persisted state, read while the wasm loads and compiles (the shell
-  // would read them only once instantiated: one step after the other, ~10 ms of the restart
-  // window). `undefined` when not read here: the shell then reads it itself. The names are
-  // those of src/shell/config_cache.rs and src/shell/store.rs.
-  const cachedConfig = () => (self.caches
-    ? caches.open("lockstep-config").then((c) => c.match(configUrl)).then((r) => (r ? r.text() : undefined), () => undefined)
-    : Promise.resolve(undefined));
-  const persistedState = () => new Promise((resolve) => {
-    const req = self.indexedDB.open("lockstep", 1);
-    req.onupgradeneeded = () => {
-      if (!req.result.objectStoreNames.contains("state")) req.result.createObjectStore("state");
+
+  // --- IO: the engine (wasm) decides, this script does what it says -------------------------
+  // The wasm exports are synchronous and do no IO: this script fetches, reads and writes
+  // IndexedDB, Cache Storage and cookies, messages clients, and passes the clock in. Effects
+  // and verdicts arrive as `{"do": …}` JSON (src/bridge.rs lists them).
+  const now = () => Date.now();
+  // A token or refresh answer larger than this is refused before it is copied into the wasm
+  // memory, which never shrinks (src/token.rs MAX_RESPONSE_BYTES; a UTF-16 unit is at least
+  // one UTF-8 byte). Page messages: 4096 (src/protocol.rs).
+  const MAX_RESPONSE = 256 * 1024;
+  const MAX_MESSAGE = 4096;
+  const bounded = (text, max) => (typeof text === "string" && text.length <= max ? text : undefined);
+  const random = () => crypto.getRandomValues(new Uint32Array(2));
+
+  // IndexedDB "lockstep", one store "state": the engine's persisted state under "session",
+  // and, so that a restarted worker gets everything in one read, the config text under
+  // "config" and the module's bytes under "wasm:<hash>". `use(store)` makes the requests;
+  // resolves with their results once the transaction is done. A connection per call, closed
+  // at once: one held open kept Chromium from tearing down a browser context (found by
+  // e2e/cross-site.test.mjs).
+  const idb = (mode, use) => new Promise((resolve, reject) => {
+    const open = indexedDB.open("lockstep", 1);
+    open.onupgradeneeded = () => {
+      if (!open.result.objectStoreNames.contains("state")) open.result.createObjectStore("state");
     };
-    req.onsuccess = () => {
-      const db = req.result;
-      const done = (v) => { db.close(); resolve(v); };
-      const get = db.transaction("state").objectStore("state").get("session");
-      get.onsuccess = () => done(typeof get.result === "string" ? get.result : null);
-      get.onerror = () => done(undefined);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      try {
+        const tx = db.transaction("state", mode);
+        const requests = use(tx.objectStore("state"));
+        tx.oncomplete = () => { db.close(); resolve(requests.map((r) => r.result)); };
+        tx.onerror = tx.onabort = () => { db.close(); reject(tx.error); };
+      } catch (e) {
+        db.close();
+        reject(e);
+      }
     };
-    req.onerror = () => resolve(undefined);
-  }).catch(() => undefined);
-  let early = [cachedConfig(), persistedState()];
-  // Started before the glue is imported, so the two loads overlap.
-  let firstSource = wasmSource();
+  });
+  const put = (key, value) => idb("readwrite", (store) => [store.put(value, key)]);
+  const text = (v) => (typeof v === "string" ? v : undefined);
+  // [state (string or null), config text, module bytes]; `undefined` for what is not there.
+  const stored = () => idb("readonly", (store) => [store.get("session"), store.get("config"), store.get(WASM_KEY)])
+    .then(([state, config, bytes]) => [text(state) ?? null, text(config), bytes instanceof ArrayBuffer ? bytes : undefined]);
+  const readState = () => stored().then(([state]) => state, () => null);
+
+  // The config text: as stored unless `fresh`, else (or when absent) from the network, then
+  // stored, so a restarted worker needs no network to know its config.
+  const configText = async (fresh) => {
+    const hit = fresh ? undefined : await stored().then(([, config]) => config, () => undefined);
+    if (hit !== undefined) return hit;
+    const resp = await fetch(configUrl, { cache: "no-store" });
+    if (!resp.ok) throw new Error("lockstep.config.json: HTTP " + resp.status + " from " + configUrl);
+    const body = await resp.text();
+    await put("config", body).catch(() => {}); // fetched again next time
+    return body;
+  };
+  // The module: compiled from the stored bytes if they are this version's, else fetched from
+  // the worker's own origin (and its bytes stored). The hash is checked while V8 compiles.
+  const hex = (digest) => Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  const fetchModule = () => fetch(wasmUrl).then((resp) => {
+    if (!resp.ok) throw new Error("lockstep: HTTP " + resp.status + " fetching " + wasmUrl.href);
+    return resp.arrayBuffer().then((fetched) => {
+      if (hashed) later(put(WASM_KEY, fetched).catch(() => {})); // fetched again next time
+      return WebAssembly.compile(fetched);
+    });
+  });
+  const compile = (bytes) => (bytes
+    ? Promise.all([WebAssembly.compile(bytes), crypto.subtle.digest("SHA-256", bytes)])
+      .then(([module, digest]) => (hex(digest) === WASM_HASH ? module : fetchModule()), fetchModule)
+    : fetchModule());
+
+  // The cross-site marker cookie (Cookie Store API; absent in some browsers' workers).
+  const syncCookie = (name) => (self.cookieStore ? cookieStore.get(name) : Promise.resolve(null)).then((c) => {
+    const error = wasm.cookie(now(), c && typeof c.value === "string" ? c.value : undefined);
+    if (error) console.debug(error);
+  }, () => {});
+  // Browsers without cookie events rely on this: tabs message the worker when seen again.
+  const recheckMarker = () => {
+    const name = wasm.marker_cookie();
+    return name && self.cookieStore ? syncCookie(name) : Promise.resolve();
+  };
+
+  // Everything a start needs, read at once while the glue is imported; the module compiles
+  // as soon as its bytes are there. `undefined` when not read: `load` then reads it itself.
+  const first = stored().catch(() => [undefined, undefined, undefined]);
+  first.then(() => mark("stored-read"));
+  let early = [first.then(([, config]) => config), first.then(([state]) => state)];
+  // Loads the engine from the config and the persisted state (`config`/`state` when already
+  // read; `fresh`: fetch the config again, at install).
+  const load = async (fresh, config, state) => {
+    const text = !fresh && config !== undefined ? config : await configText(fresh);
+    const persisted = state !== undefined ? state : await readState();
+    const [a, b] = random();
+    const warning = wasm.start(self.location.href, self.registration.scope, text, persisted ?? undefined, now(), a, b);
+    if (warning) console.debug(warning);
+    const name = wasm.marker_cookie();
+    if (name) await syncCookie(name);
+  };
+
+  // Work started by events (effects, refresh and logout calls, and what they start in turn):
+  // `settled` resolves when it is done, and the bootstrap passes it to `waitUntil`, so the
+  // browser does not stop the worker in the middle.
+  const background = [];
+  const later = (p) => { background.push(p); };
+  const settled = async () => {
+    while (background.length) await Promise.allSettled(background.splice(0));
+  };
+
+  // Requests waiting for a refresh to settle, and API requests cancelled at the end of their
+  // session (GET, HEAD, OPTIONS still waiting for their response headers).
+  const waiters = [];
+  const refreshSettled = (ms) => new Promise((resolve) => {
+    setTimeout(resolve, ms, false);
+    waiters.push(resolve);
+  });
+  const cancellable = new Set();
+
+  const json = (status, body, blocked) => new Response(body, {
+    status,
+    headers: blocked
+      ? { "content-type": "application/json", "cache-control": "no-store", "lockstep-blocked": "1" }
+      : { "content-type": "application/json", "cache-control": "no-store" },
+  });
+  const blocked = () => json(401, '{"error":"lockstep_blocked","message":"the session has ended; log in again"}', true);
+
+  // A request the worker makes itself (refresh, logout), with cookies: [status, text].
+  const call = (url, method, body, type, bearer) => {
+    const headers = {};
+    if (type) headers["content-type"] = type;
+    if (bearer) headers.authorization = "Bearer " + bearer;
+    return fetch(url, { method, headers, credentials: "include", body })
+      .then((resp) => resp.text().then((text) => [resp.status, bounded(text, MAX_RESPONSE)]));
+  };
+
+  // Sends every tab its state message, and on the BroadcastChannel; navigates the tabs that
+  // do not run the client (controlled ones only).
+  const broadcast = async () => {
+    const list = await clients.matchAll({ includeUncontrolled: true, type: "window" });
+    const at = now();
+    const go = [];
+    for (const client of list) {
+      const target = wasm.follow(client.url, client.id);
+      client.postMessage(wasm.state_message(at, client.url));
+      if (target !== undefined) go.push([client, target]);
+    }
+    const channel = new BroadcastChannel("lockstep");
+    channel.postMessage(wasm.state_message(at, ""));
+    channel.close();
+    for (const [client, target] of go) await client.navigate(target).catch(() => {});
+  };
+
+  // Runs the engine's effects in order; one drainer at a time, so they never reorder.
+  let draining = false;
+  const runEffects = () => {
+    if (draining) return;
+    draining = true;
+    later(drain());
+  };
+  const drain = async () => {
+    try {
+      for (let text; (text = wasm.poll()) !== undefined;) {
+        const e = JSON.parse(text);
+        switch (e.do) {
+          case "broadcast": await broadcast().catch(() => {}); break;
+          // In the background: tabs hear the news without waiting on the disk.
+          case "persist":
+            later(put("session", e.state).catch((err) => console.warn("lockstep: the session was not persisted:", err)));
+            break;
+          case "settled": for (const wake of waiters.splice(0)) wake(true); break;
+          case "cancel": for (const c of cancellable) c.abort(); cancellable.clear(); break;
+          case "refresh":
+            later(call(e.url, "POST", e.body, e.type).then(
+              ([status, text]) => wasm.refresh_response(now(), e.epoch, status, text),
+              () => wasm.refresh_error(now(), e.epoch),
+            ).then(runEffects));
+            break;
+          case "logout":
+            later(call(e.url, e.method, undefined, undefined, e.token).then(([status]) => status < 500, () => false)
+              .then((delivered) => wasm.logout_result(now(), e.epoch, delivered)).then(runEffects));
+            break;
+          case "cookie":
+            if (self.cookieStore) {
+              await cookieStore.set({
+                name: e.name, value: e.value, domain: e.domain, path: "/", sameSite: "lax", expires: now() + 30 * 86400000,
+              }).catch(() => {});
+            }
+            break;
+        }
+      }
+    } finally {
+      // No await between the empty poll and this: nothing can be queued in between.
+      draining = false;
+    }
+  };
+  // Re-reads the marker, then runs the effects.
+  const recheck = () => recheckMarker().then(runEffects);
+
+  // Sends `request` with `init`; with `cancels`, cancellable at the end of its session until
+  // its response headers arrive (still following the page's own abort where the browser can
+  // combine signals). `undefined`: it was cancelled.
+  const send = async (request, init, cancels) => {
+    let controller;
+    if (cancels) {
+      controller = new AbortController();
+      init.signal = AbortSignal.any ? AbortSignal.any([request.signal, controller.signal]) : controller.signal;
+      cancellable.add(controller);
+    }
+    try {
+      return await fetch(new Request(request, init));
+    } catch (e) {
+      if (controller && controller.signal.aborted) return undefined;
+      throw e;
+    } finally {
+      if (controller) cancellable.delete(controller);
+    }
+  };
+
+  // An API request (or the app's own logout call): the engine admits it, the answer's
+  // status goes back to it, and it says whether to deliver, replay or wait for a refresh.
+  const api = async (request, isLogout) => {
+    const navigate = request.mode === "navigate";
+    const hasAuthorization = request.headers.has("authorization");
+    const method = request.method;
+    const cancels = !isLogout && wasm.cancels(method);
+    // Read once, so it can be replayed.
+    const body = method === "GET" || method === "HEAD" ? undefined : await request.clone().arrayBuffer();
+    let replayed = false;
+    let next;
+    let late;
+    for (;;) {
+      const step = next || JSON.parse(wasm.admit(now(), navigate, hasAuthorization));
+      next = undefined;
+      if (step.do === "wait") {
+        runEffects();
+        if (!(await refreshSettled(step.ms))) {
+          return late || json(504, '{"error":"lockstep_refresh_timeout","message":"the token refresh did not finish in time"}');
+        }
+        late = undefined;
+        continue;
+      }
+      if (step.do === "block" && !isLogout) return blocked();
+      if (step.do !== "attach") return fetch(request);
+      const headers = new Headers(request.headers);
+      headers.set("authorization", "Bearer " + step.token);
+      const response = await send(request, body ? { headers, body } : { headers }, cancels);
+      if (!response) return blocked();
+      if (isLogout) {
+        if (response.status < 500) wasm.logout_observed(now());
+        return response;
+      }
+      const verdict = JSON.parse(wasm.api_response(now(), step.generation, response.status, replayed));
+      if (verdict.do === "deliver") return response;
+      replayed = true;
+      next = verdict;
+      if (verdict.do === "wait") late = response;
+    }
+  };
+
+  // A token endpoint: its answer goes to the engine, which takes the tokens out.
+  const token = async (request, index) => {
+    let sent = request;
+    if (wasm.marks_token(index)) {
+      const headers = new Headers(request.headers);
+      headers.set("lockstep-worker", "1"); // src/engine/requests.rs WORKER_HEADER
+      sent = new Request(request, { headers });
+    }
+    const response = await fetch(sent);
+    const status = response.status;
+    if (status < 200 || status >= 300) return response;
+    const text = bounded(await response.clone().text(), MAX_RESPONSE);
+    wasm.seed_marker(...random());
+    // Adopt a marker another app wrote since the last cookie event (none in some browsers).
+    await recheckMarker();
+    const verdict = JSON.parse(wasm.token_response(now(), index, status, text));
+    if (verdict.do === "pass") return response;
+    return json(verdict.do === "replace" ? status : 502, verdict.body);
+  };
+
+  // A fetch event the engine claimed.
+  const handleFetch = async (request) => {
+    const route = wasm.route(request.url, request.method);
+    try {
+      if (route === 3) return json(200, wasm.state_body(now()));
+      if (route === 1 || route === 2) return await api(request, route === 2);
+      if (route >= 4) return await token(request, route - 4);
+      return await fetch(request);
+    } finally {
+      runEffects();
+    }
+  };
+  const wants = (request) => wasm.route(request.url, request.method) !== 0;
+
+
+  let firstModule = first.then(([, , bytes]) => compile(bytes));
+  firstModule.then(() => mark("compiled"), () => {}); // a failed start is reported by `boot`
   importScripts(new URL("lockstep.js", base).href);
   mark("glue");
   // The glue declares `let wasm_bindgen` at its top level: a global binding, not a property.
@@ -84,11 +350,11 @@
   const boot = () => {
     startedAt = Date.now();
     failure = null;
-    const source = firstSource || wasmSource();
+    const source = firstModule || compile(undefined);
     const reads = early || [undefined, undefined];
-    firstSource = early = null;
+    firstModule = early = null;
     ready = Promise.all([wasm({ module_or_path: source }), ...reads])
-      .then(([, config, state]) => { mark("instantiated"); return wasm.start(configUrl, false, config, state); })
+      .then(([, config, state]) => { mark("instantiated"); return load(false, config, state); })
       .then(() => { mark("started"); live = true; }, (e) => { failure = e; live = false; throw e; });
     ready.catch((e) => console.error("lockstep:", e));
   };
@@ -97,7 +363,7 @@
     if (failure && !live && Date.now() - startedAt >= RETRY_START_MS) boot();
   };
 
-  const settle = (event, promise) => event.waitUntil(promise.then(() => wasm.settled()).catch(() => {}));
+  const settle = (event, promise) => event.waitUntil(promise.then(settled).catch(() => {}));
 
   // How long a new version waits for the previous one to hand the session over.
   const HANDOVER_WAIT_MS = 2000;
@@ -111,60 +377,73 @@
     if (!live || !previous) return undefined;
     return new Promise((resolve) => {
       const { port1, port2 } = new MessageChannel();
-      const done = (json) => { clearTimeout(timer); port1.close(); resolve(json); };
+      const done = (text) => { clearTimeout(timer); port1.close(); resolve(text); };
       const timer = setTimeout(() => done(null), HANDOVER_WAIT_MS);
       port1.onmessage = (e) => done(typeof e.data === "string" ? e.data : null);
       previous.postMessage({ type: HANDOVER, v: 1 }, [port2]);
-    }).then((json) => {
-      if (json) wasm.import_session(json);
+    }).then((text) => {
+      if (text) wasm.import_session(now(), text);
     }).catch((e) => console.error("lockstep: session hand-over refused:", e));
   };
 
   // Requests that can never be ours skip the worker: a stopped worker is not even started.
   const NEVER_OURS = ["script", "style", "image", "font", "audio", "video", "manifest", "worker", "track"];
-  const route = (event, rules) =>
+  const addRoutes = (event, rules) =>
     event.addRoutes ? Promise.resolve().then(() => event.addRoutes(rules)).catch(() => {}) : undefined;
 
   addEventListener("install", (event) => {
-    route(event, NEVER_OURS.map((d) => ({ condition: { requestDestination: d }, source: "network" })));
+    addRoutes(event, NEVER_OURS.map((d) => ({ condition: { requestDestination: d }, source: "network" })));
     event.waitUntil(
       ready.catch(() => {})
-        .then(() => wasm.start(configUrl, true, undefined, undefined))
+        .then(() => load(true))
         .then(() => { live = true; failure = null; }, (e) => { failure = e; })
         .then(takeOver)
         // Navigations are never held; the worker only needs to see them for the cross-site
         // cookie check. Without it, they skip the worker too.
         .then(() => (live && !wasm.watches_navigations()
-          ? route(event, { condition: { requestMode: "navigate" }, source: "network" })
+          ? addRoutes(event, { condition: { requestMode: "navigate" }, source: "network" })
           : undefined))
         .then(() => self.skipWaiting()),
     );
   });
 
-  const dropOldModules = () =>
-    (hashed && self.caches ? caches.open(WASM_CACHE).then((cache) => cache.keys().then((keys) =>
-      Promise.all(keys.filter((k) => k.url !== wasmUrl.href).map((k) => cache.delete(k))))) : Promise.resolve())
-      .catch(() => {});
+  // Modules of earlier versions, and the Cache Storage that earlier builds used.
+  const dropOldModules = () => Promise.all([
+    idb("readwrite", (store) => [store.getAllKeys()]).then(([keys]) => idb("readwrite", (store) =>
+      keys.filter((k) => typeof k === "string" && k.startsWith("wasm:") && k !== WASM_KEY).map((k) => store.delete(k)))),
+    self.caches ? Promise.all(["lockstep-wasm", "lockstep-config"].map((name) => caches.delete(name))) : undefined,
+  ]).catch(() => {});
+
+  // Activation: subscribe to the marker cookie, and run what the restore queued.
+  const activate = async () => {
+    const name = wasm.marker_cookie();
+    const cookies = self.registration.cookies;
+    if (name && cookies) await cookies.subscribe([{ name, url: self.registration.scope }]).catch(() => {});
+    runEffects();
+  };
 
   addEventListener("activate", (event) => {
     event.waitUntil(dropOldModules());
-    event.waitUntil(self.clients.claim().then(() => (live ? wasm.activate() : undefined)).catch(() => {}));
+    event.waitUntil(self.clients.claim().then(() => (live ? activate() : undefined)).catch(() => {}));
   });
 
   addEventListener("fetch", (event) => {
     const request = event.request;
     if (!live) mark("fetch-event");
     if (request.mode === "navigate") {
-      // Never held; the worker only re-checks the cross-site cookie on the side.
-      if (live) settle(event, wasm.saw_navigation());
-      else retry();
+      // Never held; with a cross-site marker the worker re-checks the cookie on the side.
+      if (live) {
+        if (wasm.marker_cookie() !== undefined) settle(event, recheck());
+      } else {
+        retry();
+      }
       return;
     }
     // Scripts, styles, images, fonts… are never API calls.
     if (request.destination !== "") return;
     if (live) {
-      if (!wasm.wants(request.url, request.method)) return;
-      const answer = wasm.handle_fetch(request);
+      if (!wants(request)) return;
+      const answer = handleFetch(request);
       event.respondWith(answer);
       settle(event, answer);
       return;
@@ -181,10 +460,8 @@
     // without its bearer, a 401 while the session is live). Found by e2e/faults.test.mjs.
     const timeout = new Promise((resolve) => setTimeout(resolve, RESTART_WAIT_MS));
     const answer = Promise.race([ready.catch(() => {}), timeout]).then(() => {
-      if (live) return wasm.wants(request.url, request.method) ? wasm.handle_fetch(request) : fetch(request);
-      return new Response(JSON.stringify({ error: "lockstep_not_ready", message: "the session worker is still starting; try again" }), {
-        status: 503, headers: { "content-type": "application/json", "cache-control": "no-store", "retry-after": "1" },
-      });
+      if (live) return wants(request) ? handleFetch(request) : fetch(request);
+      return json(503, JSON.stringify({ error: "lockstep_not_ready", message: "the session worker is still starting; try again" }));
     });
     event.respondWith(answer);
     settle(event, answer);
@@ -206,15 +483,29 @@
     const port = event.ports && event.ports[0];
     retry();
     const handled = ready.catch(() => {}).then(() => {
-      if (live) return wasm.handle_message(event.data, source.id, source.url, port);
-      const message = failure ? String(failure.message || failure) : "the worker has not loaded";
-      const code = /config/i.test(message) ? "bad-config" : "not-ready";
-      if (port) port.postMessage(JSON.stringify({ v: 1, type: "error", code, message }));
+      let reply;
+      if (live) {
+        // Bounded before the copy into wasm memory: a page may post megabytes.
+        let text = event.data;
+        if (typeof text !== "string") {
+          try { text = JSON.stringify(text); } catch { text = ""; }
+        }
+        reply = wasm.handle_message(now(), bounded(text ?? "", MAX_MESSAGE), source.id, source.url);
+        if (wasm.debug()) console.debug(reply);
+      } else {
+        const message = failure ? String(failure.message || failure) : "the worker has not loaded";
+        reply = JSON.stringify({ v: 1, type: "error", code: /config/i.test(message) ? "bad-config" : "not-ready", message });
+      }
+      if (port) port.postMessage(reply);
+      if (!live) return;
+      runEffects();
+      // Without cookie events (other browsers) a tab's message is the cue to re-read the marker.
+      if (wasm.marker_cookie() !== undefined) later(recheck());
     });
     settle(event, handled);
   });
 
   addEventListener("cookiechange", (event) => {
-    if (live) settle(event, wasm.handle_cookie_change());
+    if (live) settle(event, recheck());
   });
 })();

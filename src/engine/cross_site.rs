@@ -18,7 +18,7 @@ pub enum Marker {
 pub fn parse_marker(value: &str) -> Result<Marker, InputError> {
     let bad = || InputError::new(Input::Cookie, "value", "expected `live.<id>` or `ended.<id>` with a 16-32 character hex id");
     let (kind, id) = crate::encode::split_at_byte(value, b'.', false).ok_or_else(bad)?;
-    if !(16..=32).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !(16..=32).contains(&id.len()) || !crate::encode::all_bytes(id, |b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
     match kind {
@@ -64,7 +64,10 @@ impl Engine {
                 // A refresh the deadline check queued a moment ago (a restart without tokens)
                 // belongs to the session that just ended: it must not go out.
                 let epoch = self.epoch;
-                self.effects.retain(|f| !matches!(f, Effect::Refresh { epoch: e, .. } if *e != epoch));
+                // (Removed one by one: `remove` ships anyway for poll_effect, `retain` would not.)
+                while let Some(i) = self.effects.iter().position(|f| matches!(f, Effect::Refresh { epoch: e, .. } if *e != epoch)) {
+                    self.effects.remove(i);
+                }
             }
         }
         Ok(())

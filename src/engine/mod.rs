@@ -61,7 +61,15 @@ pub enum Reason {
 impl Reason {
     /// The reason named `s`, as [`Reason::as_str`] writes it.
     pub fn parse(s: &str) -> Option<Reason> {
-        [Reason::Logout, Reason::Idle, Reason::Unauthorized, Reason::RefreshFailed, Reason::Expired, Reason::Elsewhere].into_iter().find(|r| r.as_str() == s)
+        Some(match s {
+            "logout" => Reason::Logout,
+            "idle" => Reason::Idle,
+            "unauthorized" => Reason::Unauthorized,
+            "refresh-failed" => Reason::RefreshFailed,
+            "expired" => Reason::Expired,
+            "elsewhere" => Reason::Elsewhere,
+            _ => return None,
+        })
     }
 
     /// The name tabs see in `state.reason`.
@@ -462,3 +470,17 @@ mod tests;
 mod world;
 #[cfg(test)]
 mod input_fuzz;
+
+#[cfg(test)]
+mod reason_names {
+    use super::Reason;
+
+    #[test]
+    fn parse_reads_what_as_str_writes() {
+        for r in [Reason::Logout, Reason::Idle, Reason::Unauthorized, Reason::RefreshFailed, Reason::Expired, Reason::Elsewhere] {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Reason::parse("Logout"), None);
+        assert_eq!(Reason::parse(""), None);
+    }
+}

@@ -191,7 +191,9 @@ impl Engine {
                 self.greeted.push(id);
             }
         }
-        let excess = self.greeted.len().saturating_sub(super::MAX_GREETED);
-        self.greeted.drain(..excess);
+        // One by one: `remove` ships anyway (handle_message); `drain` would bring its own code.
+        while self.greeted.len() > super::MAX_GREETED {
+            self.greeted.remove(0);
+        }
     }
 }
