@@ -33,6 +33,7 @@
   const wasmUrl = new URL("lockstep_bg.wasm", base);
   if (hashed) wasmUrl.searchParams.set("h", WASM_HASH.slice(0, 16));
   const WASM_KEY = "wasm:" + WASM_HASH;
+  const CONFIG_KEY = "config:" + configUrl;
   // Start-up marks, read by bench/perf.mjs ("cold-start anatomy"); a few microseconds each.
   const mark = (name) => { try { performance.mark("lockstep:" + name); } catch { /* no timeline */ } };
 
@@ -51,7 +52,8 @@
 
   // IndexedDB "lockstep", one store "state": the engine's persisted state under "session",
   // and, so that a restarted worker gets everything in one read, the config text under
-  // "config" and the module's bytes under "wasm:<hash>". `use(store)` makes the requests;
+  // "config:<its URL>" (registrations of one origin may use different configs) and the
+  // module's bytes under "wasm:<hash>". `use(store)` makes the requests;
   // resolves with their results once the transaction is done. A connection per call, closed
   // at once: one held open kept Chromium from tearing down a browser context (found by
   // e2e/cross-site.test.mjs).
@@ -77,7 +79,7 @@
   const put = (key, value) => idb("readwrite", (store) => [store.put(value, key)]);
   const text = (v) => (typeof v === "string" ? v : undefined);
   // [state (string or null), config text, module bytes]; `undefined` for what is not there.
-  const stored = () => idb("readonly", (store) => [store.get("session"), store.get("config"), store.get(WASM_KEY)])
+  const stored = () => idb("readonly", (store) => [store.get("session"), store.get(CONFIG_KEY), store.get(WASM_KEY)])
     .then(([state, config, bytes]) => [text(state) ?? null, text(config), bytes instanceof ArrayBuffer ? bytes : undefined]);
   const readState = () => stored().then(([state]) => state, () => null);
 
@@ -89,7 +91,7 @@
     const resp = await fetch(configUrl, { cache: "no-store" });
     if (!resp.ok) throw new Error("lockstep.config.json: HTTP " + resp.status + " from " + configUrl);
     const body = await resp.text();
-    await put("config", body).catch(() => {}); // fetched again next time
+    await put(CONFIG_KEY, body).catch(() => {}); // fetched again next time
     return body;
   };
   // The module: compiled from the stored bytes if they are this version's, else fetched from
