@@ -349,15 +349,22 @@ export async function waitControlled(page, { timeout = 15_000 } = {}) {
  *   const sw = await cdp(page); await sw.enable();
  *   sw.versions()            → latest ServiceWorker.ServiceWorkerVersion of each versionId
  *   await sw.stopAllWorkers();
- *   await sw.waitForStatus("stopped");   // every known version reports it
+ *   await sw.waitForStatus("stopped");   // every active version reported it since the stop
  *   sw.send(method, params) / sw.on(event, fn) for anything else.
  */
 export async function cdp(page) {
   const session = await page.context().newCDPSession(page);
   const versions = new Map();
   const registrations = new Map();
+  // Every status each version reported since the last stopAllWorkers: a worker that busy tabs
+  // start again at once is "stopped" for less than a poll interval, and must still count.
+  const reported = new Map();
   session.on("ServiceWorker.workerVersionUpdated", ({ versions: list }) => {
-    for (const v of list) versions.set(v.versionId, v);
+    for (const v of list) {
+      versions.set(v.versionId, v);
+      if (!reported.has(v.versionId)) reported.set(v.versionId, new Set());
+      reported.get(v.versionId).add(v.runningStatus);
+    }
   });
   session.on("ServiceWorker.workerRegistrationUpdated", ({ registrations: list }) => {
     for (const r of list) registrations.set(r.registrationId, r);
@@ -367,7 +374,10 @@ export async function cdp(page) {
     send: (method, params) => session.send(method, params),
     on: (event, fn) => session.on(event, fn),
     enable: () => session.send("ServiceWorker.enable"),
-    stopAllWorkers: () => session.send("ServiceWorker.stopAllWorkers"),
+    stopAllWorkers: () => {
+      reported.clear();
+      return session.send("ServiceWorker.stopAllWorkers");
+    },
     versions: () => [...versions.values()],
     registrations: () => [...registrations.values()],
     /** Versions that are activated (or activating), i.e. the ones that control pages. */
@@ -378,7 +388,8 @@ export async function cdp(page) {
       waitFor(
         () => {
           const active = api.activeVersions();
-          return active.length > 0 && active.every((v) => v.runningStatus === runningStatus) && active;
+          const seen = (v) => v.runningStatus === runningStatus || reported.get(v.versionId)?.has(runningStatus);
+          return active.length > 0 && active.every(seen) && active;
         },
         { message: `active service worker runningStatus "${runningStatus}"`, ...opts },
       ),
