@@ -215,8 +215,8 @@
             ).then(runEffects));
             break;
           case "logout":
-            later(call(e.url, e.method, undefined, undefined, e.token).then(([status]) => status < 500, () => false)
-              .then((delivered) => wasm.logout_result(now(), e.epoch, delivered)).then(runEffects));
+            later(call(e.url, e.method, undefined, undefined, e.token).then(([status]) => status, () => undefined)
+              .then((status) => wasm.logout_result(now(), e.epoch, status)).then(runEffects));
             break;
           case "cookie":
             if (self.cookieStore) {
@@ -285,7 +285,7 @@
       const response = await send(request, body ? { headers, body } : { headers }, cancels);
       if (!response) return blocked();
       if (isLogout) {
-        if (response.status < 500) wasm.logout_observed(now());
+        wasm.logout_observed(now(), response.status);
         return response;
       }
       const verdict = JSON.parse(wasm.api_response(now(), step.generation, response.status, replayed));

@@ -403,8 +403,14 @@ impl Engine {
         }
     }
 
-    /// The logout call of `epoch` finished: `delivered` when the server answered (any
-    /// status below 500); otherwise it is retried with backoff, never lost.
+    /// Whether a logout call (the worker's own, or the app's) reached the server: it answered
+    /// with a status below 500. `None`: it failed on the network.
+    pub fn logout_delivered(status: Option<u16>) -> bool {
+        matches!(status, Some(s) if s < 500)
+    }
+
+    /// The logout call of `epoch` finished: `delivered` when the server answered
+    /// ([`Engine::logout_delivered`]); otherwise it is retried with backoff, never lost.
     pub fn handle_logout_result(&mut self, now: u64, epoch: u64, delivered: bool) {
         if let Some(i) = self.pending_logouts.iter().position(|p| p.epoch == epoch) {
             if delivered {

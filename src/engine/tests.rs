@@ -879,3 +879,9 @@ fn restart_from(json: &str) -> Result<Engine, crate::error::InputError> {
     let mut e = Engine::new(config_with(|_| {}), "/");
     e.restore(T0, Some(json)).map(|_| e)
 }
+
+#[test]
+fn a_logout_call_is_delivered_when_the_server_answered_below_500() {
+    assert!(Engine::logout_delivered(Some(200)) && Engine::logout_delivered(Some(401)) && Engine::logout_delivered(Some(499)));
+    assert!(!Engine::logout_delivered(Some(500)) && !Engine::logout_delivered(Some(503)) && !Engine::logout_delivered(None));
+}

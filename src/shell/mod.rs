@@ -124,10 +124,12 @@ pub fn api_response(now: f64, generation: f64, status: u16, replayed: bool) -> S
     bridge::verdict(&with_engine(|e| e.handle_api_response(ms(now), generation as u64, status, replayed)).unwrap_or(crate::engine::Verdict::Deliver))
 }
 
-/// The app's own logout call was answered (below 500).
+/// The app's own logout call was answered with `status`; the session ends if it got through.
 #[wasm_bindgen]
-pub fn logout_observed(now: f64) {
-    with_engine(|e| e.handle_logout_observed(ms(now)));
+pub fn logout_observed(now: f64, status: u16) {
+    if Engine::logout_delivered(Some(status)) {
+        with_engine(|e| e.handle_logout_observed(ms(now)));
+    }
 }
 
 /// Whether the request to token endpoint `index` carries the `lockstep-worker` header.
@@ -166,10 +168,10 @@ pub fn refresh_error(now: f64, epoch: f64) {
     with_engine(|e| e.handle_refresh_error(ms(now), epoch as u64));
 }
 
-/// The logout call of `epoch` was delivered (answered below 500) or not.
+/// The logout call of `epoch` was answered with `status` (`None`: it failed on the network).
 #[wasm_bindgen]
-pub fn logout_result(now: f64, epoch: f64, delivered: bool) {
-    with_engine(|e| e.handle_logout_result(ms(now), epoch as u64, delivered));
+pub fn logout_result(now: f64, epoch: f64, status: Option<u16>) {
+    with_engine(|e| e.handle_logout_result(ms(now), epoch as u64, Engine::logout_delivered(status)));
 }
 
 /// The state message for the tab at `url` (`""`: the BroadcastChannel's).
