@@ -551,7 +551,7 @@ const CRATE_PATTERNS = [
   ["lockstep (other)", /\blockstep::/],
 ];
 // wasm-bindgen's exported entry points (the bare export names) belong to the shell.
-const EXPORTS = new Set(["start", "debug", "marker_cookie", "cookie", "seed_marker", "watches_navigations", "route", "cancels", "state_body", "admit", "api_response", "logout_observed", "marks_token", "token_response", "poll", "refresh_response", "refresh_error", "logout_result", "state_message", "follow", "handle_message", "export_session", "import_session"]);
+const EXPORTS = new Set(["start", "debug", "marker_cookie", "cookie", "seed_marker", "watches_navigations", "route", "cancels", "state_body", "admit", "api_response", "logout_observed", "token_header", "reads_token_body", "max_message", "max_response", "token_response", "poll", "refresh_response", "refresh_error", "logout_result", "state_message", "follow", "handle_message", "export_session", "import_session"]);
 
 function classify(name) {
   for (const [g, test] of GROUPS) if (test(name)) return g;

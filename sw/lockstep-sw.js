@@ -42,11 +42,9 @@
   // IndexedDB, Cache Storage and cookies, messages clients, and passes the clock in. Effects
   // and verdicts arrive as `{"do": …}` JSON (src/bridge.rs lists them).
   const now = () => Date.now();
-  // A token or refresh answer larger than this is refused before it is copied into the wasm
-  // memory, which never shrinks (src/token.rs MAX_RESPONSE_BYTES; a UTF-16 unit is at least
-  // one UTF-8 byte). Page messages: 4096 (src/protocol.rs).
-  const MAX_RESPONSE = 256 * 1024;
-  const MAX_MESSAGE = 4096;
+  // Token and refresh answers and page messages longer than the engine's limits
+  // (`wasm.max_response()`, `wasm.max_message()`) are refused before they are copied into the
+  // wasm memory, which never shrinks (a UTF-16 unit is at least one UTF-8 byte).
   const bounded = (text, max) => (typeof text === "string" && text.length <= max ? text : undefined);
   const random = () => crypto.getRandomValues(new Uint32Array(2));
 
@@ -169,7 +167,7 @@
     if (type) headers["content-type"] = type;
     if (bearer) headers.authorization = "Bearer " + bearer;
     return fetch(url, { method, headers, credentials: "include", body })
-      .then((resp) => resp.text().then((text) => [resp.status, bounded(text, MAX_RESPONSE)]));
+      .then((resp) => resp.text().then((text) => [resp.status, bounded(text, wasm.max_response())]));
   };
 
   // Sends every tab its state message, and on the BroadcastChannel; navigates the tabs that
@@ -299,15 +297,16 @@
   // A token endpoint: its answer goes to the engine, which takes the tokens out.
   const token = async (request, index) => {
     let sent = request;
-    if (wasm.marks_token(index)) {
+    const header = wasm.token_header(index);
+    if (header !== undefined) {
       const headers = new Headers(request.headers);
-      headers.set("lockstep-worker", "1"); // src/engine/requests.rs WORKER_HEADER
+      headers.set(header, "1");
       sent = new Request(request, { headers });
     }
     const response = await fetch(sent);
     const status = response.status;
-    if (status < 200 || status >= 300) return response;
-    const text = bounded(await response.clone().text(), MAX_RESPONSE);
+    if (!wasm.reads_token_body(status)) return response;
+    const text = bounded(await response.clone().text(), wasm.max_response());
     wasm.seed_marker(...random());
     // Adopt a marker another app wrote since the last cookie event (none in some browsers).
     await recheckMarker();
@@ -492,7 +491,7 @@
         if (typeof text !== "string") {
           try { text = JSON.stringify(text); } catch { text = ""; }
         }
-        reply = wasm.handle_message(now(), bounded(text ?? "", MAX_MESSAGE), source.id, source.url);
+        reply = wasm.handle_message(now(), bounded(text ?? "", wasm.max_message()), source.id, source.url);
         if (wasm.debug()) console.debug(reply);
       } else {
         const message = failure ? String(failure.message || failure) : "the worker has not loaded";

@@ -138,6 +138,31 @@ fn a_new_version_takes_the_session_over_and_refuses_bad_or_older_ones() {
 }
 
 #[wasm_bindgen_test]
+fn what_the_bootstrap_needs_to_know_comes_from_the_engine() {
+    start(None);
+    // The same-origin token endpoint carries the worker's header; only 2xx answers are read.
+    assert_eq!(shell::token_header(0).as_deref(), Some("lockstep-worker"));
+    assert!(shell::reads_token_body(200) && shell::reads_token_body(299));
+    assert!(!shell::reads_token_body(199) && !shell::reads_token_body(302) && !shell::reads_token_body(401));
+    assert_eq!((shell::max_message(), shell::max_response()), (4096, 256 * 1024));
+}
+
+#[wasm_bindgen_test]
+fn garbage_in_the_cross_site_cookie_is_an_error_naming_it_and_changes_nothing() {
+    let config = CONFIG.replace(r#""tokenStorage""#, r#""crossSite":{"cookieName":"lockstep_session","cookieDomain":"example.test"},"tokenStorage""#);
+    shell::start(HERE, SCOPE, &config, None, T0, 1, 2).expect("the config loads");
+    assert_eq!(shell::marker_cookie().as_deref(), Some("lockstep_session"));
+    log_in(T0);
+    effects();
+    let before = shell::export_session().unwrap();
+    for junk in ["", "garbage", "live.", "live.zz", "\u{0}\u{ffff}", &"x".repeat(10_000)] {
+        let error = shell::cookie(T0, Some(junk.into())).unwrap_or_else(|| panic!("{junk:?} must be refused"));
+        assert!(error.contains("cookie"), "{junk:?}: {error}");
+        assert_eq!(shell::export_session().unwrap(), before, "{junk:?} changed the session");
+    }
+}
+
+#[wasm_bindgen_test]
 fn hostile_input_across_the_boundary_gets_clear_errors_and_never_traps() {
     start(None);
     log_in(T0);
@@ -166,9 +191,8 @@ fn hostile_input_across_the_boundary_gets_clear_errors_and_never_traps() {
         let _ = shell::api_response(T0, x, 401, true);
     }
     assert_eq!(does(&shell::token_response(T0, u32::MAX, 200, Some(LOGIN.into()))), "pass", "no such endpoint");
-    assert!(!shell::marks_token(u32::MAX));
-    // Cookies and routes.
-    assert!(shell::cookie(T0, Some("\u{0}junk".into())).is_none(), "no cross-site marker configured: nothing to check");
+    assert_eq!(shell::token_header(u32::MAX), None);
+    // Routes.
     for url in ["", "::", "https://", "https://api.example.test:99999/", &"a".repeat(100_000)] {
         assert_eq!(shell::route(url, "GET"), 0, "{url:?}");
     }

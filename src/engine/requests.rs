@@ -183,10 +183,16 @@ impl Engine {
         self.end_session(now, Reason::Logout, false);
     }
 
+    /// Whether a token endpoint's answer with `status` is read at all (a success); any other
+    /// goes to the page unchanged.
+    pub fn reads_token_body(status: u16) -> bool {
+        (200..300).contains(&status)
+    }
+
     /// Token endpoint `index` answered `status` with `body`.
     pub fn handle_token_response(&mut self, now: u64, index: usize, status: u16, body: &str) -> TokenVerdict {
         self.check_deadlines(now);
-        if !(200..300).contains(&status) {
+        if !Self::reads_token_body(status) {
             return TokenVerdict::PassThrough;
         }
         let Some(endpoint) = self.config.token_endpoints.get(index) else { return TokenVerdict::PassThrough };

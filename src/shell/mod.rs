@@ -132,10 +132,28 @@ pub fn logout_observed(now: f64, status: u16) {
     }
 }
 
-/// Whether the request to token endpoint `index` carries the `lockstep-worker` header.
+/// The header (`lockstep-worker: 1`) the request to token endpoint `index` carries, if any.
 #[wasm_bindgen]
-pub fn marks_token(index: u32) -> bool {
-    with_engine(|e| e.marks_token_request(index as usize)).unwrap_or(false)
+pub fn token_header(index: u32) -> Option<String> {
+    with_engine(|e| e.marks_token_request(index as usize)).unwrap_or(false).then(|| crate::engine::WORKER_HEADER.into())
+}
+
+/// Whether the bootstrap reads a token endpoint's answer with `status` and hands it over.
+#[wasm_bindgen]
+pub fn reads_token_body(status: u16) -> bool {
+    Engine::reads_token_body(status)
+}
+
+/// The longest page message the bootstrap copies in (UTF-16 units, [`crate::protocol::MAX_MESSAGE_BYTES`]).
+#[wasm_bindgen]
+pub fn max_message() -> u32 {
+    crate::protocol::MAX_MESSAGE_BYTES as u32
+}
+
+/// The longest token or refresh answer the bootstrap copies in ([`crate::token::MAX_RESPONSE_BYTES`]).
+#[wasm_bindgen]
+pub fn max_response() -> u32 {
+    crate::token::MAX_RESPONSE_BYTES as u32
 }
 
 /// A token endpoint's 2xx answer ([`bridge::token_verdict`]); `text` is `None` when it was
