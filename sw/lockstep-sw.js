@@ -97,9 +97,12 @@
   // The server's config, for `verify`: from the HTTP cache when there (no round trip; the
   // install's fetch refreshed it), else from the network. Without following redirects. Page
   // script can write IndexedDB; it cannot write the server's answers or the HTTP cache.
-  // `undefined` when it cannot be had (offline, or not 2xx): the stored copy then stands.
-  const served = () => fetch(configUrl, { cache: "force-cache", redirect: "error" })
-    .then((resp) => (resp.ok ? resp.text() : undefined)).catch(() => undefined);
+  // `undefined` when it cannot be had (offline, not 2xx, or no answer within CHECK_WAIT_MS):
+  // the stored copy then stands.
+  const served = () => fetch(configUrl, {
+    cache: "force-cache", redirect: "error", signal: AbortSignal.timeout ? AbortSignal.timeout(CHECK_WAIT_MS) : undefined,
+  }).then((resp) => (resp.ok ? resp.text() : undefined)).catch(() => undefined);
+  const CHECK_WAIT_MS = 3000;
   // The module: compiled from the stored bytes if they are this version's, else fetched from
   // the worker's own origin (and its bytes stored). The hash is checked while V8 compiles.
   const hex = (digest) => Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
