@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  cdp, demoConfig, jsonLogin, recordConsole, waitControlled, waitFor, workerStateRoute,
+  cdp, demoConfig, httpsFetch, jsonLogin, recordConsole, waitControlled, waitFor, workerStateRoute,
   startWatchedSuite, stopWatchedSuite,
   closeContext,
 } from "./harness.mjs";
@@ -290,28 +290,7 @@ test("page script that rewrites the worker's stored config to add its own API or
     // Any same-origin script can write the origin's IndexedDB, where the worker keeps the
     // config for its restarts: the attacker's origin joins the APIs, and every URL that
     // receives a token points at it.
-    const rewritten = await page.evaluate((evil) => new Promise((resolve, reject) => {
-      const open = indexedDB.open("lockstep", 1);
-      open.onerror = () => reject(open.error);
-      open.onsuccess = () => {
-        const store = open.result.transaction("state", "readwrite").objectStore("state");
-        const keys = store.getAllKeys();
-        keys.onsuccess = () => {
-          const configKeys = keys.result.filter((k) => String(k).startsWith("config:"));
-          for (const k of configKeys) {
-            const get = store.get(k);
-            get.onsuccess = () => {
-              const config = JSON.parse(get.result);
-              config.apis.push({ origin: evil, pathPrefix: "/" });
-              config.refresh = { ...config.refresh, url: `${evil}/oauth/token` };
-              config.logout = { url: `${evil}/api/logout`, method: "POST" };
-              store.put(JSON.stringify(config), k);
-            };
-          }
-          store.transaction.oncomplete = () => { open.result.close(); resolve(configKeys); };
-        };
-      };
-    }), evil);
+    const rewritten = await rewriteStoredConfig(page, "evil-origin", evil);
     assert.equal(rewritten.length, 1, `one stored config: ${JSON.stringify(rewritten)}`);
     const sw = await cdp(page);
     await sw.enable();
@@ -345,3 +324,65 @@ test("page script that rewrites the worker's stored config to add its own API or
     await closeContext(context);
   }
 });
+
+test("page script that rewrites the worker's stored config to drop the token endpoints: a login that wakes the restarted worker still reaches the page without tokens", { timeout: 120_000 }, async () => {
+  await demo.reset();
+  await demo.setConfig(demoConfig());
+  const context = await browser.newContext();
+  try {
+    const [page] = await loggedInTabs(context, demo.appOrigin, 1);
+    // Without its token endpoints the stored config would let a login answer pass untouched.
+    const rewritten = await rewriteStoredConfig(page, "no-token-endpoints");
+    assert.equal(rewritten.length, 1, `one stored config: ${JSON.stringify(rewritten)}`);
+    const sw = await cdp(page);
+    await sw.enable();
+    await sw.stopAllWorkers();
+    await sw.waitForStatus("stopped");
+    const login = await jsonLogin(page); // wakes the worker
+    assert.equal(login.status, 200, login.text);
+    const { access_token: access, refresh_token: refresh } = JSON.parse(login.text);
+    const { all = [] } = (await httpsFetch(`${demo.appOrigin}/__test/last-tokens`)).json();
+    assert.ok(all.length >= 2, "the server issued tokens");
+    for (const raw of all) assert.ok(!login.text.includes(raw), "a raw token reached the page");
+    assert.ok(access === undefined || !all.includes(access), "the access token reached the page");
+    assert.ok(refresh === undefined || !all.includes(refresh), "the refresh token reached the page");
+    await sw.detach();
+    assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
+  } finally {
+    await closeContext(context);
+  }
+});
+
+/**
+ * Rewrites the config the worker stored in IndexedDB, as any same-origin script can:
+ * "evil-origin" adds `evil` to the APIs and points refresh and logout at it;
+ * "no-token-endpoints" drops the token endpoints. Resolves with the keys rewritten.
+ */
+function rewriteStoredConfig(page, kind, evil) {
+  return page.evaluate(([kind, evil]) => new Promise((resolve, reject) => {
+    const open = indexedDB.open("lockstep", 1);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const store = open.result.transaction("state", "readwrite").objectStore("state");
+      const keys = store.getAllKeys();
+      keys.onsuccess = () => {
+        const configKeys = keys.result.filter((k) => String(k).startsWith("config:"));
+        for (const k of configKeys) {
+          const get = store.get(k);
+          get.onsuccess = () => {
+            const config = JSON.parse(get.result);
+            if (kind === "evil-origin") {
+              config.apis.push({ origin: evil, pathPrefix: "/" });
+              config.refresh = { ...config.refresh, url: `${evil}/oauth/token` };
+              config.logout = { url: `${evil}/api/logout`, method: "POST" };
+            } else {
+              delete config.tokenEndpoints;
+            }
+            store.put(JSON.stringify(config), k);
+          };
+        }
+        store.transaction.oncomplete = () => { open.result.close(); resolve(configKeys); };
+      };
+    };
+  }), [kind, evil ?? null]);
+}

@@ -153,19 +153,18 @@
     if (name) await syncCookie(name);
   };
 
-  // The stored config is page-writable: one of the page's own could name an API, token,
-  // refresh or logout URL of its choosing, and a restarted worker would send the tokens
-  // there (SECURITY.md §12). So a worker started from it asks the server for the config
-  // (`served`, at its first event) and sends no token, reads no token answer and calls no
-  // refresh or logout before the answer is in: the same text, and `verify` resolves true;
-  // another one, and the engine is started again from it (and it is stored), `verify`
-  // resolves false, and what was decided under the stored one is decided again.
+  // The stored config is page-writable: one of the page's own could name an API, refresh or
+  // logout URL of its choosing, or leave out a token endpoint (whose answer would then reach
+  // the page with the tokens), and a restarted worker would follow it (SECURITY.md §12). So
+  // a worker started from it asks the server for the config (`served`) before it handles any
+  // request but its own route (`checkedFetch`), and makes no refresh or logout call before
+  // the answer is in: the same text, and `verify` resolves true; another one, and the engine
+  // is started again from it (and it is stored), `verify` resolves false, and what was
+  // decided under the stored one is decided again.
   let running; // the config text the engine runs with
   let trusted = false; // it is the server's
   let checked; // Promise<boolean>, see above
-  let asked; // the server's answer for this worker start
-  const ask = () => { asked ??= served(); };
-  const verify = () => (checked ??= (ask(), Promise.all([asked, ready])).then(([text]) => {
+  const verify = () => (checked ??= Promise.all([served(), ready]).then(([text]) => {
     if (text === undefined || text === running) {
       trusted = true;
       return true;
@@ -368,15 +367,10 @@
     return json(verdict.do === "replace" ? status : 502, verdict.body);
   };
 
-  // A fetch event the engine claimed. API and token endpoint requests wait for `verify` and
-  // are routed again if the engine was started again.
+  // A fetch event the engine claimed.
   const handleFetch = async (request) => {
-    let route = wasm.route(request.url, request.method);
+    const route = wasm.route(request.url, request.method);
     try {
-      if ((route === 1 || route === 2 || route >= 4) && !trusted && !(await verify())) {
-        if (!live) return await fetch(request);
-        route = wasm.route(request.url, request.method);
-      }
       if (route === 3) return json(200, wasm.state_body(now()));
       if (route === 1 || route === 2) return await api(request, route === 2);
       if (route >= 4) return await token(request, route - 4);
@@ -386,6 +380,13 @@
     }
   };
   const wants = (request) => wasm.route(request.url, request.method) !== 0;
+  // A request a live worker may handle: before the config is checked, any but the worker's
+  // own route waits for `verify`, then is routed under the checked config.
+  const checkedFetch = async (request) => {
+    if (!trusted && wasm.route(request.url, request.method) !== 3) await verify();
+    if (!live) return fetch(request);
+    return wants(request) ? handleFetch(request) : fetch(request);
+  };
 
 
   let firstModule = first.then(([, , bytes]) => compile(bytes));
@@ -414,7 +415,6 @@
     const source = firstModule || compile(undefined);
     const reads = early || [undefined, undefined];
     firstModule = early = null;
-    asked = undefined;
     ready = Promise.all([wasm({ module_or_path: source }), ...reads])
       .then(([, config, state]) => { mark("instantiated"); return load(false, config, state); })
       .then(() => { mark("started"); live = true; }, (e) => { failure = e; live = false; throw e; });
@@ -507,8 +507,8 @@
     // Scripts, styles, images, fonts… are never API calls.
     if (request.destination !== "") return;
     if (live) {
-      if (!wants(request)) return;
-      const answer = handleFetch(request);
+      if (trusted && !wants(request)) return;
+      const answer = trusted ? handleFetch(request) : checkedFetch(request);
       event.respondWith(answer);
       settle(event, answer);
       return;
@@ -525,7 +525,7 @@
     // without its bearer, a 401 while the session is live). Found by e2e/faults.test.mjs.
     const timeout = new Promise((resolve) => setTimeout(resolve, RESTART_WAIT_MS));
     const answer = Promise.race([ready.catch(() => {}), timeout]).then(() => {
-      if (live) return wants(request) ? handleFetch(request) : fetch(request);
+      if (live) return checkedFetch(request);
       return json(503, JSON.stringify({ error: "lockstep_not_ready", message: "the session worker is still starting; try again" }));
     });
     event.respondWith(answer);
