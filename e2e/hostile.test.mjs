@@ -1,7 +1,8 @@
 // Hostile input, end to end: a page (any same-origin script) sends the worker oversized,
 // wrongly typed, forged-epoch, unknown-version and config-injection messages, and forges
 // states on the BroadcastChannel; a token server answers with 10 MB or invalid JSON; the
-// shared cross-site cookie holds garbage. Each worker reply is an error naming the problem,
+// shared cross-site cookie holds garbage; page script rewrites the module and the config the
+// worker keeps in IndexedDB for its restarts. Each worker reply is an error naming the problem,
 // no tab's state changes, the worker still answers `/__lockstep/state`, no bearer ever
 // reaches the "evil" origin, and the worker never panics: every service-worker console line
 // and exception is recorded over CDP and checked for "panicked" / "unreachable" /
@@ -26,6 +27,27 @@ before(async () => {
 after(async () => {
   await stopWatchedSuite({ demo, browser, swConsole });
 });
+
+/** Runs `fn(context)` in a fresh browser context, the demo reset and serving `config`. */
+async function inContext(config, fn) {
+  await demo.reset();
+  await demo.setConfig(config);
+  const context = await browser.newContext();
+  try {
+    await fn(context);
+  } finally {
+    await closeContext(context);
+  }
+}
+
+/** Stops the page's worker over DevTools, so that its next event starts it again; the session. */
+async function stoppedWorker(page) {
+  const sw = await cdp(page);
+  await sw.enable();
+  await sw.stopAllWorkers();
+  await sw.waitForStatus("stopped");
+  return sw;
+}
 
 /** Opens `n` tabs on `base` + `/app1/hostile/<i>`, logs in from the first; records subscriber calls. */
 async function loggedInTabs(context, base, n = 3) {
@@ -61,10 +83,7 @@ const roundTrip = (pages) => Promise.all(pages.map((p) => p.evaluate(() => new P
 }).then(() => true))));
 
 test("hostile page messages: each gets an error naming the problem; no tab changes; the worker lives; no bearer reaches the evil origin", { timeout: 120_000 }, async () => {
-  await demo.reset();
-  await demo.setConfig(demoConfig());
-  const context = await browser.newContext();
-  try {
+  await inContext(demoConfig(), async (context) => {
     const pages = await loggedInTabs(context, demo.appOrigin);
     const before = await Promise.all(pages.map(stateOf));
     const evil = demo.otherOrigin;
@@ -146,9 +165,7 @@ test("hostile page messages: each gets an error naming the problem; no tab chang
     assert.equal(c.otherWithBearer, 0, JSON.stringify(c));
     assert.equal(c.logout, 0);
     assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
-  } finally {
-    await closeContext(context);
-  }
+  });
 });
 
 test("hostile token responses (10 MB, invalid JSON, wrong types): a clear 502, the state and the session intact, the worker's memory bounded", { timeout: 120_000 }, async () => {
@@ -187,10 +204,7 @@ test("hostile token responses (10 MB, invalid JSON, wrong types): a clear 502, t
 });
 
 test("garbage in the shared cross-site cookie is ignored: no tab changes, the worker lives", { timeout: 120_000 }, async () => {
-  await demo.reset();
-  await demo.setConfig(demoConfig({ crossSite: { cookieName: "lockstep_session", cookieDomain: "example.test" } }));
-  const context = await browser.newContext();
-  try {
+  await inContext(demoConfig({ crossSite: { cookieName: "lockstep_session", cookieDomain: "example.test" } }), async (context) => {
     const base = demo.origin("app", "app1.example.test");
     const pages = await loggedInTabs(context, base, 2);
     const before = await Promise.all(pages.map(stateOf));
@@ -221,41 +235,20 @@ test("garbage in the shared cross-site cookie is ignored: no tab changes, the wo
     const api = JSON.parse(await pages[0].evaluate(async () => JSON.stringify((await (await fetch("/lockstep.config.json")).json()).apis[0].origin)));
     assert.equal(await pages[0].evaluate(async (api) => (await fetch(`${api}/v1/me`)).status, api), 200);
     assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
-  } finally {
-    await closeContext(context);
-  }
+  });
 });
 
 test("page script that swaps the worker's stored module for its own bytes: the restarted worker refuses them, downloads its own, and keeps the session", { timeout: 120_000 }, async () => {
-  await demo.reset();
-  await demo.setConfig(demoConfig());
-  const context = await browser.newContext();
-  try {
+  await inContext(demoConfig(), async (context) => {
     const pages = await loggedInTabs(context, demo.appOrigin, 1);
     const [page] = pages;
     // Any same-origin script can write the origin's IndexedDB, where the worker keeps the
     // module's bytes for its restarts. Here: a valid module of the attacker's own (empty).
-    const swapped = await page.evaluate(() => new Promise((resolve, reject) => {
-      const open = indexedDB.open("lockstep", 1);
-      open.onerror = () => reject(open.error);
-      open.onsuccess = () => {
-        const store = open.result.transaction("state", "readwrite").objectStore("state");
-        const keys = store.getAllKeys();
-        keys.onsuccess = () => {
-          const mine = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]).buffer;
-          const wasmKeys = keys.result.filter((k) => String(k).startsWith("wasm:"));
-          for (const k of wasmKeys) store.put(mine, k);
-          store.transaction.oncomplete = () => { open.result.close(); resolve(wasmKeys); };
-        };
-      };
-    }));
+    const swapped = await rewriteStored(page, "module");
     assert.equal(swapped.length, 1, `one stored module: ${JSON.stringify(swapped)}`);
     await demo.reset(); // zeroes the counters; the session is kept
     await demo.setConfig(demoConfig());
-    const sw = await cdp(page);
-    await sw.enable();
-    await sw.stopAllWorkers();
-    await sw.waitForStatus("stopped");
+    const sw = await stoppedWorker(page);
     // The restarted worker answers from its own module, with the session intact.
     const route = await workerStateRoute(page);
     assert.equal(route.status, 200, JSON.stringify(route).slice(0, 300));
@@ -274,28 +267,20 @@ test("page script that swaps the worker's stored module for its own bytes: the r
     }), swapped[0]), { message: "the real module stored again" });
     await sw.detach();
     assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
-  } finally {
-    await closeContext(context);
-  }
+  });
 });
 
 test("page script that rewrites the worker's stored config to add its own API origin: the restarted worker asks the server first, and no bearer reaches that origin", { timeout: 120_000 }, async () => {
-  await demo.reset();
   // Tokens kept in IndexedDB, so that the restarted worker holds a token at once.
-  await demo.setConfig(demoConfig({ tokenStorage: "indexeddb" }));
-  const context = await browser.newContext();
-  try {
+  await inContext(demoConfig({ tokenStorage: "indexeddb" }), async (context) => {
     const [page] = await loggedInTabs(context, demo.appOrigin, 1);
     const evil = demo.otherOrigin;
     // Any same-origin script can write the origin's IndexedDB, where the worker keeps the
     // config for its restarts: the attacker's origin joins the APIs, and every URL that
     // receives a token points at it.
-    const rewritten = await rewriteStoredConfig(page, "evil-origin", evil);
+    const rewritten = await rewriteStored(page, "evil-origin", evil);
     assert.equal(rewritten.length, 1, `one stored config: ${JSON.stringify(rewritten)}`);
-    const sw = await cdp(page);
-    await sw.enable();
-    await sw.stopAllWorkers();
-    await sw.waitForStatus("stopped");
+    const sw = await stoppedWorker(page);
     // The attacker's request is the one that wakes the worker.
     const answers = await page.evaluate(async ([api, evil]) => {
       const e = await fetch(`${evil}/v1/me`);
@@ -320,24 +305,16 @@ test("page script that rewrites the worker's stored config to add its own API or
     await waitFor(async () => (await demo.counters()).logout === 1, { message: "one logout call at the real endpoint" });
     await sw.detach();
     assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
-  } finally {
-    await closeContext(context);
-  }
+  });
 });
 
 test("page script that rewrites the worker's stored config to drop the token endpoints: a login that wakes the restarted worker still reaches the page without tokens", { timeout: 120_000 }, async () => {
-  await demo.reset();
-  await demo.setConfig(demoConfig());
-  const context = await browser.newContext();
-  try {
+  await inContext(demoConfig(), async (context) => {
     const [page] = await loggedInTabs(context, demo.appOrigin, 1);
     // Without its token endpoints the stored config would let a login answer pass untouched.
-    const rewritten = await rewriteStoredConfig(page, "no-token-endpoints");
+    const rewritten = await rewriteStored(page, "no-token-endpoints");
     assert.equal(rewritten.length, 1, `one stored config: ${JSON.stringify(rewritten)}`);
-    const sw = await cdp(page);
-    await sw.enable();
-    await sw.stopAllWorkers();
-    await sw.waitForStatus("stopped");
+    const sw = await stoppedWorker(page);
     const login = await jsonLogin(page); // wakes the worker
     assert.equal(login.status, 200, login.text);
     const { access_token: access, refresh_token: refresh } = JSON.parse(login.text);
@@ -348,17 +325,16 @@ test("page script that rewrites the worker's stored config to drop the token end
     assert.ok(refresh === undefined || !all.includes(refresh), "the refresh token reached the page");
     await sw.detach();
     assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
-  } finally {
-    await closeContext(context);
-  }
+  });
 });
 
 /**
- * Rewrites the config the worker stored in IndexedDB, as any same-origin script can:
- * "evil-origin" adds `evil` to the APIs and points refresh and logout at it;
- * "no-token-endpoints" drops the token endpoints. Resolves with the keys rewritten.
+ * Rewrites what the worker stored in IndexedDB, as any same-origin script can: "module"
+ * puts a valid (empty) module of its own in place of the worker's; "evil-origin" adds `evil`
+ * to the config's APIs and points refresh and logout at it; "no-token-endpoints" drops the
+ * config's token endpoints. Resolves with the keys rewritten.
  */
-function rewriteStoredConfig(page, kind, evil) {
+function rewriteStored(page, kind, evil) {
   return page.evaluate(([kind, evil]) => new Promise((resolve, reject) => {
     const open = indexedDB.open("lockstep", 1);
     open.onerror = () => reject(open.error);
@@ -366,8 +342,12 @@ function rewriteStoredConfig(page, kind, evil) {
       const store = open.result.transaction("state", "readwrite").objectStore("state");
       const keys = store.getAllKeys();
       keys.onsuccess = () => {
-        const configKeys = keys.result.filter((k) => String(k).startsWith("config:"));
-        for (const k of configKeys) {
+        const mine = keys.result.filter((k) => String(k).startsWith(kind === "module" ? "wasm:" : "config:"));
+        for (const k of mine) {
+          if (kind === "module") {
+            store.put(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]).buffer, k);
+            continue;
+          }
           const get = store.get(k);
           get.onsuccess = () => {
             const config = JSON.parse(get.result);
@@ -381,7 +361,7 @@ function rewriteStoredConfig(page, kind, evil) {
             store.put(JSON.stringify(config), k);
           };
         }
-        store.transaction.oncomplete = () => { open.result.close(); resolve(configKeys); };
+        store.transaction.oncomplete = () => { open.result.close(); resolve(mine); };
       };
     };
   }), [kind, evil ?? null]);
