@@ -255,7 +255,10 @@
             later(put("session", e.state).catch((err) => console.warn("lockstep: the session was not persisted:", err)));
             break;
           case "settled": for (const wake of waiters.splice(0)) wake(true); break;
-          case "cancel": for (const c of cancellable) c.abort(); cancellable.clear(); break;
+          // Newest first: the requests still queued in the browser go before the oldest ones
+          // free their connections, so a freed connection finds no cancelled request to send
+          // (a CI run saw one queued GET reach the API when the oldest went first).
+          case "cancel": for (const c of [...cancellable].reverse()) c.abort(); cancellable.clear(); break;
           // Under the server's config only; dropped if the engine was started again (see `verify`).
           case "refresh":
             later(verify().then((same) => same && call(e.url, "POST", e.body, e.type).then(
