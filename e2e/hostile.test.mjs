@@ -328,6 +328,35 @@ test("page script that rewrites the worker's stored config to drop the token end
   });
 });
 
+test("page script that rewrites the worker's stored config while the server's own config is one the worker refuses: the restarted worker stays out of the way, and no bearer leaves", { timeout: 120_000 }, async () => {
+  await inContext(demoConfig({ tokenStorage: "indexeddb" }), async (context) => {
+    const [page] = await loggedInTabs(context, demo.appOrigin, 1);
+    const evil = demo.otherOrigin;
+    const rewritten = await rewriteStored(page, "evil-origin", evil);
+    assert.equal(rewritten.length, 1, `one stored config: ${JSON.stringify(rewritten)}`);
+    // Meanwhile the operators deploy a config with a typo, and the browser's cached copy of
+    // the old one is gone: the worker's check finds a config it cannot start from.
+    await demo.setConfig({ ...demoConfig({ tokenStorage: "indexeddb" }), tokenStorrage: "memory" });
+    const sw = await stoppedWorker(page);
+    await sw.send("Network.clearBrowserCache");
+    const answers = await page.evaluate(async ([api, evil]) => {
+      const e = await fetch(`${evil}/v1/me`); // wakes the worker
+      const a = await fetch(`${api}/v1/me`);
+      const own = await fetch("/__lockstep/state");
+      return { evil: await e.json(), api: a.status, blocked: a.headers.get("lockstep-blocked"), own: own.status };
+    }, [demo.apiOrigin, evil]);
+    // Neither the stored copy nor the refused config is used: no bearer anywhere, nothing
+    // answered by the worker (its own route goes to the server, which has no such page).
+    assert.equal(answers.evil.bearer, false, "the bearer reached the origin the page wrote into the stored config");
+    assert.equal(answers.api, 401, "the real API saw no bearer either");
+    assert.equal(answers.blocked, null, "the API's own 401, not one from the worker");
+    assert.equal(answers.own, 404, "the worker does not answer its own route");
+    assert.equal((await demo.counters()).logout, 0);
+    await sw.detach();
+    assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
+  });
+});
+
 /**
  * Rewrites what the worker stored in IndexedDB, as any same-origin script can: "module"
  * puts a valid (empty) module of its own in place of the worker's; "evil-origin" adds `evil`
