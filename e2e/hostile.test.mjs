@@ -273,13 +273,7 @@ test("page script that swaps the worker's stored module for its own bytes: the r
 test("page script that rewrites the worker's stored config to add its own API origin: the restarted worker asks the server first, and no bearer reaches that origin", { timeout: 120_000 }, async () => {
   // Tokens kept in IndexedDB, so that the restarted worker holds a token at once.
   await inContext(demoConfig({ tokenStorage: "indexeddb" }), async (context) => {
-    const [page] = await loggedInTabs(context, demo.appOrigin, 1);
-    const evil = demo.otherOrigin;
-    // Any same-origin script can write the origin's IndexedDB, where the worker keeps the
-    // config for its restarts: the attacker's origin joins the APIs, and every URL that
-    // receives a token points at it.
-    const rewritten = await rewriteStored(page, "evil-origin", evil);
-    assert.equal(rewritten.length, 1, `one stored config: ${JSON.stringify(rewritten)}`);
+    const { page, evil, rewritten } = await tamperedConfigTab(context);
     const sw = await stoppedWorker(page);
     // The attacker's request is the one that wakes the worker.
     const answers = await page.evaluate(async ([api, evil]) => {
@@ -330,10 +324,7 @@ test("page script that rewrites the worker's stored config to drop the token end
 
 test("page script that rewrites the worker's stored config while the server's own config is one the worker refuses: the restarted worker stays out of the way, and no bearer leaves", { timeout: 120_000 }, async () => {
   await inContext(demoConfig({ tokenStorage: "indexeddb" }), async (context) => {
-    const [page] = await loggedInTabs(context, demo.appOrigin, 1);
-    const evil = demo.otherOrigin;
-    const rewritten = await rewriteStored(page, "evil-origin", evil);
-    assert.equal(rewritten.length, 1, `one stored config: ${JSON.stringify(rewritten)}`);
+    const { page, evil } = await tamperedConfigTab(context);
     // Meanwhile the operators deploy a config with a typo, and the browser's cached copy of
     // the old one is gone: the worker's check finds a config it cannot start from.
     await demo.setConfig({ ...demoConfig({ tokenStorage: "indexeddb" }), tokenStorrage: "memory" });
@@ -356,6 +347,19 @@ test("page script that rewrites the worker's stored config while the server's ow
     assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
   });
 });
+
+/**
+ * A tab logged in, whose stored config page script rewrote: any same-origin script can write
+ * the origin's IndexedDB, where the worker keeps the config for its restarts. The attacker's
+ * origin (`evil`) joins the APIs, and every URL that receives a token points at it.
+ */
+async function tamperedConfigTab(context) {
+  const [page] = await loggedInTabs(context, demo.appOrigin, 1);
+  const evil = demo.otherOrigin;
+  const rewritten = await rewriteStored(page, "evil-origin", evil);
+  assert.equal(rewritten.length, 1, `one stored config: ${JSON.stringify(rewritten)}`);
+  return { page, evil, rewritten };
+}
 
 /**
  * Rewrites what the worker stored in IndexedDB, as any same-origin script can: "module"
