@@ -259,6 +259,7 @@ test("end of session: safe API requests still queued in the browser never reach 
     const answers = await page.evaluate(() => window.__answers);
     for (let i = 0; i < 20; i++) assert.equal(answers[i], "401*", `GET ${i}: answered as blocked at once (${JSON.stringify(answers)})`);
     assert.equal(answers.post, undefined, "the POST is still waiting for the server's answer");
+    const atEnd = await demo.counters();
 
     // Released: the POST gets the server's own answer, and no queued GET ever went out.
     await hook("POST", "/__test/release-401");
@@ -270,7 +271,7 @@ test("end of session: safe API requests still queued in the browser never reach 
     assert.equal(await page.evaluate(async (o) => (await fetch(`${o}/v1/me`)).headers.get("lockstep-blocked"), demo.apiOrigin), "1");
     const after = await demo.counters();
     const seen = (c) => JSON.stringify(Object.fromEntries(Object.entries(c.requests).filter(([k]) => k.startsWith(`${api} `))));
-    assert.equal(gets(after), 5, `no queued GET reached the API after the end (before ${seen(before)}, after ${seen(after)})`);
+    assert.equal(gets(after), 5, `no queued GET reached the API after the end (before ${seen(before)}, once every GET was answered ${seen(atEnd)}, after ${seen(after)})`);
     assert.equal(after.requests[`${api} POST /v1/echo`], 1);
   } finally {
     await closeContext(context);
