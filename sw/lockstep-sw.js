@@ -257,7 +257,7 @@
           case "settled": for (const wake of waiters.splice(0)) wake(true); break;
           // Newest first: the requests still queued in the browser go before the oldest ones
           // free their connections, so a freed connection finds no cancelled request to send
-          // (a CI run saw one queued GET reach the API when the oldest went first).
+          // (one way a queued GET could reach the API; a CI run once saw that happen).
           case "cancel": for (const c of [...cancellable].reverse()) c.abort(); cancellable.clear(); break;
           // Under the server's config only; dropped if the engine was started again (see `verify`).
           case "refresh":
