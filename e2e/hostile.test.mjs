@@ -322,6 +322,20 @@ test("page script that rewrites the worker's stored config to drop the token end
   });
 });
 
+test("page script that rewrites the worker's stored config, then a logout is what wakes the worker: the logout call reaches the real endpoint, once", { timeout: 120_000 }, async () => {
+  await inContext(demoConfig({ tokenStorage: "indexeddb" }), async (context) => {
+    const { page } = await tamperedConfigTab(context);
+    const sw = await stoppedWorker(page);
+    await page.evaluate(() => window.demo.session.logout()).catch(() => {}); // the tab then leaves for /login
+    await waitFor(async () => (await demo.counters()).logout === 1, { message: "one logout call at the real endpoint" });
+    const { requests } = await demo.counters();
+    const other = Object.keys(requests).filter((k) => k.startsWith(`${demo.ports.other} `));
+    assert.deepEqual(other, [], "nothing reached the origin the page wrote into the stored config");
+    await sw.detach();
+    assert.deepEqual(swConsole.crashes(), [], swConsole.lines().join("\n"));
+  });
+});
+
 test("page script that rewrites the worker's stored config while the server's own config is one the worker refuses: the restarted worker stays out of the way, and no bearer leaves", { timeout: 120_000 }, async () => {
   await inContext(demoConfig({ tokenStorage: "indexeddb" }), async (context) => {
     const { page, evil } = await tamperedConfigTab(context);
