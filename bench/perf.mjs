@@ -26,7 +26,7 @@ const N = {
   fetchBatch: 100,
   concBatches: QUICK ? 2 : 10, // × 8 lanes × concLane requests per variant
   concLane: 25,
-  coldRounds: QUICK ? 6 : 50, // each round: 4 cold starts (minimal ping/api, lockstep state/api)
+  coldRounds: QUICK ? 6 : 50, // each round: 7 cold starts (see benchCold's cases)
   navRounds: QUICK ? 6 : 30, // each round: 1 load per navigation variant
   profileRequests: QUICK ? 200 : 1000,
 };
@@ -180,11 +180,16 @@ async function setup() {
   // Measured from a near-blank controlled document on the app origin (the demo's favicon, an
   // SVG document), so that the page side is as light as the baseline pages: /app1/ runs the
   // demo app and the Lockstep client (timers, listeners). LOCKSTEP_BENCH_APP_PAGE=1 keeps /app1/.
-  const { ctx: ctxC, page: pageC } = await lockstepVariant(browser, demo, "indexeddb", process.env.LOCKSTEP_BENCH_APP_PAGE !== "1");
+  const { ctx: ctxC, page: pageC } = await lockstepVariant(browser, demo, "indexeddb", process.env.LOCKSTEP_BENCH_APP_PAGE === "1" ? "app" : "blank");
+  // (e) for the cold-start section only: Lockstep measured from a page that runs its client
+  // and nothing else (/bench.html), as every page of a Lockstep app does. The client holds
+  // the worker's compiled module (sw/lockstep-client.js, `holdModule`), which a restart in
+  // the page's process then shares. Its own context, so the blank page of (c) is not in it.
+  const { ctx: ctxE, page: pageE } = await lockstepVariant(browser, demo, "indexeddb", "client");
   // (d) Lockstep with the default "memory" token storage, for the cold-start section only: a
   // restarted worker has no token and refreshes through the HttpOnly cookie first. Its own
   // context; each worker keeps the config it installed with, so (c) is not affected.
-  const { ctx: ctxD, page: pageD } = await lockstepVariant(browser, demo, "memory", true);
+  const { ctx: ctxD, page: pageD } = await lockstepVariant(browser, demo, "memory", "blank");
   await demo.setConfig(demoConfig({ tokenStorage: "indexeddb" }));
 
   // Sanity: each variant gets a 200 from the API, and the worker variants really add the bearer.
@@ -198,13 +203,15 @@ async function setup() {
     b: { label: "minimal JS worker", page: pageB, ctx: ctxB, headers: {} },
     c: { label: "Lockstep", page: pageC, ctx: ctxC, headers: {} },
     d: { label: "Lockstep, memory storage", page: pageD, ctx: ctxD, headers: {} },
+    e: { label: "Lockstep, page running the client", page: pageE, ctx: ctxE, headers: {} },
   };
   return { demo, base, browser, apiUrl, token, variants };
 }
 
 /** A context whose worker installed with `tokenStorage`, logged in from /app1/; its page then
- * on the blank favicon document when `blank`. */
-async function lockstepVariant(browser, demo, tokenStorage, blank) {
+ * on `page`: "blank" the favicon document, "client" /bench.html (the client and nothing
+ * else), "app" stays on /app1/. */
+async function lockstepVariant(browser, demo, tokenStorage, pageKind) {
   await demo.setConfig(demoConfig({ tokenStorage }));
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
@@ -217,16 +224,20 @@ async function lockstepVariant(browser, demo, tokenStorage, blank) {
   });
   if (st !== 200) throw new Error(`login from the page (${tokenStorage}) answered ${st}`);
   await waitFor(async () => (await page.evaluate(() => fetch("/__lockstep/state").then((r) => r.json()))).state.status === "logged-in", { message: `Lockstep (${tokenStorage}) logged in` });
-  if (blank) {
+  if (pageKind === "blank") {
     await page.goto(`${demo.appOrigin}/favicon.svg`);
     await waitControlled(page);
+  } else if (pageKind === "client") {
+    await page.goto(`${demo.appOrigin}/bench.html`);
+    await waitControlled(page);
+    await page.waitForFunction(() => window.demo?.session !== undefined, null, { timeout: 15_000 });
   }
   return { ctx, page };
 }
 
 /** Brings the Lockstep page back to /app1/, logged in (a restart may end the session and send the tab to /login). */
-async function recoverLockstep(env) {
-  const page = env.variants.c.page;
+async function recoverLockstep(env, v = "c") {
+  const page = env.variants[v].page;
   const notes = (env.recoveries ??= []);
   const state = await page.evaluate(() => fetch("/__lockstep/state").then((r) => r.json())).catch(() => null);
   notes.push({ at: new Date().toISOString(), url: page.url(), state: state?.state ?? null });
@@ -240,12 +251,12 @@ async function recoverLockstep(env) {
 }
 
 /** page.evaluate that survives the Lockstep tab being navigated away (counted, then recovered). */
-async function evalC(env, fn, arg) {
+async function evalC(env, fn, arg, v = "c") {
   try {
-    return await env.variants.c.page.evaluate(fn, arg);
+    return await env.variants[v].page.evaluate(fn, arg);
   } catch (e) {
     if (!/context was destroyed|navigation/i.test(String(e.message))) throw e;
-    await recoverLockstep(env);
+    await recoverLockstep(env, v);
     return null;
   }
 }
@@ -310,17 +321,21 @@ async function stopWorkers(sw) {
 async function benchCold(env) {
   const { variants, apiUrl, demo } = env;
   const sws = {};
-  for (const k of ["b", "c", "d"]) {
+  for (const k of ["b", "c", "d", "e"]) {
     sws[k] = await cdp(variants[k].page);
     await sws[k].enable();
     await sws[k].waitForStatus("running").catch(() => {});
   }
   const cases = [
     { key: "b-local", v: "b", url: `${env.base.origin}/__minimal/ping` },
-    { key: "c-local", v: "c", url: "/__lockstep/state" },
+    { key: "c-local", v: "e", url: "/__lockstep/state" },
     { key: "b-api", v: "b", url: apiUrl },
-    { key: "c-api", v: "c", url: apiUrl },
-    // Not part of the ratio: what the default "memory" storage costs a restart (one refresh).
+    { key: "c-api", v: "e", url: apiUrl },
+    // Not part of the ratio: from a page that does not run the client (nothing holds the
+    // compiled module: the restarted worker compiles it, and its functions on first call)…
+    { key: "c-blank-local", v: "c", url: "/__lockstep/state" },
+    { key: "c-blank-api", v: "c", url: apiUrl },
+    // …and what the default "memory" storage costs a restart (one refresh).
     { key: "d-api", v: "d", url: apiUrl },
   ];
   const times = Object.fromEntries(cases.map((c) => [c.key, []]));
@@ -335,7 +350,7 @@ async function benchCold(env) {
       const t0 = Date.now();
       await stopWorkers(sw);
       stopWait.push(Date.now() - t0);
-      const r = c.v === "c" ? await evalC(env, oneFetch, { url: c.url, headers: {} })
+      const r = c.v === "c" || c.v === "e" ? await evalC(env, oneFetch, { url: c.url, headers: {} }, c.v)
         : await variants[c.v].page.evaluate(oneFetch, { url: c.url, headers: variants[c.v].headers }).catch(() => null);
       if (!r || r.status !== 200 || !r.controlled) {
         failures++;
@@ -351,7 +366,9 @@ async function benchCold(env) {
   for (const c of cases) out.cases[c.key] = stats(times[c.key]);
   out.ratioLocal = out.cases["c-local"].median / out.cases["b-local"].median;
   out.ratioApi = out.cases["c-api"].median / out.cases["b-api"].median;
-  out.lockstepStarts = 3 * N.coldRounds;
+  out.ratioBlankLocal = out.cases["c-blank-local"].median / out.cases["b-local"].median;
+  out.ratioBlankApi = out.cases["c-blank-api"].median / out.cases["b-api"].median;
+  out.lockstepStarts = 5 * N.coldRounds;
   out.wasmFetches = countPath(" /lockstep/lockstep_bg.wasm");
   out.glueFetches = countPath(" /lockstep/lockstep.js");
   out.configFetches = countPath(" /lockstep.config.json");
@@ -402,13 +419,18 @@ async function benchAnatomy(env) {
   const { variants, browser, base } = env;
   const swEval = await swEvaluator(browser);
   const swB = await cdp(variants.b.page);
-  const swC = await cdp(variants.c.page);
-  // Two contexts run a Lockstep worker (c, and d for the memory-storage cold start): read c's.
-  const pageSession = await variants.c.page.context().newCDPSession(variants.c.page);
-  const contextC = (await pageSession.send("Target.getTargetInfo")).targetInfo.browserContextId;
-  await pageSession.detach();
+  // Several contexts run a Lockstep worker: e (its page runs the client) and c (a blank page).
+  const lock = {};
+  for (const [k, v] of [["lockstep", "e"], ["lockstep-blank", "c"]]) {
+    const page = variants[v].page;
+    const pageSession = await page.context().newCDPSession(page);
+    const context = (await pageSession.send("Target.getTargetInfo")).targetInfo.browserContextId;
+    await pageSession.detach();
+    const sw = await cdp(page);
+    await sw.enable();
+    lock[k] = { v, page, sw, context };
+  }
   await swB.enable();
-  await swC.enable();
   // The replay worker, in two contexts: wasm from the network / from Cache Storage.
   const sim = {};
   for (const mode of ["network", "cache"]) {
@@ -425,16 +447,17 @@ async function benchAnatomy(env) {
     await s.enable();
     sim[mode] = { ctx, page, sw: s };
   }
-  const rows = { lockstep: [], minimal: [], "sim-network": [], "sim-cache": [] };
-  const cases = ["lockstep", "minimal", "sim-network", "sim-cache"];
+  const rows = { lockstep: [], "lockstep-blank": [], minimal: [], "sim-network": [], "sim-cache": [] };
+  const cases = Object.keys(rows);
   const rounds = QUICK ? 3 : 15;
   for (let i = 0; i < rounds; i++) {
     for (const k of cases.map((_, j) => cases[(i + j) % cases.length])) {
-      const sw = k === "lockstep" ? swC : k === "minimal" ? swB : sim[k.slice(4)].sw;
-      const page = k === "lockstep" ? variants.c.page : k === "minimal" ? variants.b.page : sim[k.slice(4)].page;
-      const url = k === "lockstep" ? "/__lockstep/state" : k === "minimal" ? "/__minimal/ping" : "/__coldpath";
+      const L = lock[k];
+      const sw = L ? L.sw : k === "minimal" ? swB : sim[k.slice(4)].sw;
+      const page = L ? L.page : k === "minimal" ? variants.b.page : sim[k.slice(4)].page;
+      const url = L ? "/__lockstep/state" : k === "minimal" ? "/__minimal/ping" : "/__coldpath";
       await stopWorkers(sw);
-      const r = k === "lockstep" ? await evalC(env, absFetch, { url, headers: {} }) : await page.evaluate(absFetch, { url, headers: {} });
+      const r = L ? await evalC(env, absFetch, { url, headers: {} }, L.v) : await page.evaluate(absFetch, { url, headers: {} });
       if (!r || r.status !== 200) continue;
       const row = { total: r.end - r.start };
       if (k.startsWith("sim")) {
@@ -442,10 +465,10 @@ async function benchAnatomy(env) {
         row["worker global created"] = body.origin - r.start;
         for (const [name, t] of body.marks) row[name] = body.origin + t - r.start;
       } else {
-        const needle = k === "lockstep" ? "lockstep-sw.js" : "minimal-sw.js";
+        const needle = L ? "lockstep-sw.js" : "minimal-sw.js";
         const w = await swEval(needle, () => ({ origin: performance.timeOrigin,
           marks: performance.getEntriesByType("mark").map((e) => [e.name, e.startTime]),
-          res: performance.getEntriesByType("resource").map((e) => ({ name: e.name, startTime: e.startTime, responseEnd: e.responseEnd, transferSize: e.transferSize })) }), k === "lockstep" ? contextC : undefined);
+          res: performance.getEntriesByType("resource").map((e) => ({ name: e.name, startTime: e.startTime, responseEnd: e.responseEnd, transferSize: e.transferSize })) }), L?.context);
         row["worker global created"] = w.origin - r.start;
         // The bootstrap's own marks (sw/lockstep-sw.js): glue imported, instance ready, state loaded.
         for (const [name, t] of w.marks) if (name.startsWith("lockstep:")) row[name.slice(9)] ??= w.origin + t - r.start;
@@ -467,7 +490,7 @@ async function benchAnatomy(env) {
   }
   for (const m of Object.values(sim)) await m.ctx.close();
   await swB.detach();
-  await swC.detach();
+  for (const L of Object.values(lock)) await L.sw.detach();
   return out;
 }
 
@@ -795,11 +818,12 @@ function reportMd(R) {
   if (R.cold) {
     const C = R.cold;
     L.push("## 2. Worker cold start to first answered fetch", "");
-    L.push(`Each sample: CDP \`ServiceWorker.stopAllWorkers\`, wait until DevTools reports the version stopped, then time one fetch from the page (performance.now(), fetch → body read). ${C.cases["c-api"].n} starts per case, the cases rotating; Lockstep runs with \`tokenStorage: "indexeddb"\` (the minimal worker's token also survives a restart), and the last row shows the default "memory" storage, not part of the ratio. Failed starts: ${C.failures} (of which the Lockstep tab was navigated away by the client during the start and had to be re-opened: ${C.recoveries}).`, "");
+    L.push(`Each sample: CDP \`ServiceWorker.stopAllWorkers\`, wait until DevTools reports the version stopped, then time one fetch from the page (performance.now(), fetch → body read). ${C.cases["c-api"].n} starts per case, the cases rotating; Lockstep runs with \`tokenStorage: "indexeddb"\` (the minimal worker's token also survives a restart). The ratio's Lockstep rows are timed from a page that runs the Lockstep client and nothing else (\`/bench.html\`), as every page of a Lockstep app does: the client holds the worker's compiled module, so a restart in the page's process finds its code compiled. The "no client" rows are timed from a blank controlled document (the demo's favicon), where the restarted worker compiles its module and its functions again; the last row shows the default "memory" storage. Those three are not part of the ratio. Failed starts: ${C.failures} (of which the Lockstep tab was navigated away by the client during the start and had to be re-opened: ${C.recoveries}).`, "");
     L.push("| case | median ms | p90 ms | p99 ms | n |", "| --- | --- | --- | --- | --- |");
-    const labels = { "b-local": "minimal worker, local route `/__minimal/ping`", "c-local": "Lockstep, `/__lockstep/state` (answered by the wasm)", "b-api": "minimal worker, API request", "c-api": "Lockstep, API request", "d-api": "Lockstep with `tokenStorage: \"memory\"` (the default), API request: a restart refreshes first" };
+    const labels = { "b-local": "minimal worker, local route `/__minimal/ping`", "c-local": "Lockstep, `/__lockstep/state` (answered by the wasm)", "b-api": "minimal worker, API request", "c-api": "Lockstep, API request", "c-blank-local": "Lockstep, `/__lockstep/state`, page without the client", "c-blank-api": "Lockstep, API request, page without the client", "d-api": "Lockstep with `tokenStorage: \"memory\"` (the default), API request, page without the client: a restart refreshes first" };
     for (const [k, s] of Object.entries(C.cases)) L.push(`| ${labels[k]} | ${f(s.median, 1)} | ${f(s.p90, 1)} | ${f(s.p99, 1)} | ${s.n} |`);
     L.push("", `- Lockstep / minimal, median: **${f(C.ratioLocal, 2)}×** (local route), **${f(C.ratioApi, 2)}×** (API request); target ≤ 1.5.`);
+    if (C.ratioBlankLocal) L.push(`- From a page without the client: ${f(C.ratioBlankLocal, 2)}× (local route), ${f(C.ratioBlankApi, 2)}× (API request).`);
     L.push(`- Requests the demo server saw during the ${C.lockstepStarts} Lockstep starts: lockstep_bg.wasm ${C.wasmFetches}, lockstep.js ${C.glueFetches}, lockstep.config.json ${C.configFetches}, lockstep-sw.js ${C.swScriptFetches}.`, "");
   }
   if (R.anatomy) {
@@ -966,7 +990,7 @@ async function main() {
         log("== 2. cold start (ms)");
         R.cold = await benchCold(env); (R.runs ??= {})["cold"] = new Date().toISOString();
         for (const [k, s] of Object.entries(R.cold.cases)) log(`  ${k.padEnd(8)} median ${f(s.median, 1)}  p99 ${f(s.p99, 1)}  n=${s.n}`);
-        log(`  Lockstep/minimal median: local ${f(R.cold.ratioLocal, 2)} api ${f(R.cold.ratioApi, 2)} (target <= 1.5); failures ${R.cold.failures} ${JSON.stringify(R.cold.failureSamples)} (tab navigated away and recovered: ${R.cold.recoveries}); server saw wasm ${R.cold.wasmFetches} glue ${R.cold.glueFetches} config ${R.cold.configFetches} sw ${R.cold.swScriptFetches} in ${R.cold.lockstepStarts} starts`);
+        log(`  Lockstep/minimal median: local ${f(R.cold.ratioLocal, 2)} api ${f(R.cold.ratioApi, 2)} (target <= 1.5); page without the client: local ${f(R.cold.ratioBlankLocal, 2)} api ${f(R.cold.ratioBlankApi, 2)}; failures ${R.cold.failures} ${JSON.stringify(R.cold.failureSamples)} (tab navigated away and recovered: ${R.cold.recoveries}); server saw wasm ${R.cold.wasmFetches} glue ${R.cold.glueFetches} config ${R.cold.configFetches} sw ${R.cold.swScriptFetches} in ${R.cold.lockstepStarts} starts`);
       }
       if (want("cold") || want("anatomy")) {
         log("== 2b. cold-start anatomy (ms after the page's fetch(), medians)");

@@ -124,6 +124,48 @@ function waitForActive(reg) {
   });
 }
 
+/** Runs `fn` when the page is idle (soon, where there is no idle callback). */
+function later(fn) {
+  if (typeof requestIdleCallback === "function") requestIdleCallback(() => fn(), { timeout: 2000 });
+  else setTimeout(fn, 50);
+}
+
+// The worker's compiled module, held so that a restarted worker need not compile it again.
+// V8 shares a compiled module between the contexts of one renderer process that compile the
+// same bytes, with every function any of them has compiled since; Chromium starts a worker in
+// the process of its pages where it can. A restarted worker then finds its code compiled
+// (traced: no function compiled again, against ~150 and 5–15 ms of a cold start without a
+// page that holds it; e2e/cold-start.test.mjs). The bytes are the ones the worker stored
+// (IndexedDB "lockstep", keys "wasm:<hash>"): nothing is fetched, and nothing is
+// instantiated or run here. The worker checks its bytes against its hash before it runs
+// them, so a page cannot lend it other code: other bytes are another module.
+let held = [];
+function holdModule() {
+  let open;
+  try {
+    if (typeof WebAssembly !== "object" || !globalThis.indexedDB) return;
+    open = indexedDB.open("lockstep");
+  } catch {
+    return; // storage blocked
+  }
+  open.onupgradeneeded = () => open.transaction.abort(); // the worker has stored nothing: create nothing
+  open.onsuccess = () => {
+    const db = open.result;
+    try {
+      const tx = db.transaction("state", "readonly");
+      const req = tx.objectStore("state").getAll(IDBKeyRange.bound("wasm:", "wasm:\uffff"));
+      req.onsuccess = () => {
+        const compiled = req.result.filter((b) => b instanceof ArrayBuffer).map((b) => WebAssembly.compile(b).catch(() => null));
+        Promise.all(compiled).then((modules) => { held = modules.filter(Boolean); });
+      };
+      tx.oncomplete = tx.onabort = tx.onerror = () => db.close();
+    } catch {
+      db.close();
+    }
+  };
+  open.onerror = () => {};
+}
+
 /** True when `controllerchange` fired within `ms`. */
 function waitForController(container, ms) {
   return new Promise((resolve) => {
@@ -213,8 +255,12 @@ class Session {
     }
     if (container.controller) try { sessionStorage.removeItem(RELOAD_KEY); } catch {}
     // A new worker version took over: it has its own view of this tab, so greet it again.
-    container.addEventListener("controllerchange", () => s.#hello().catch((e) => s.#log("hello failed", e)));
+    container.addEventListener("controllerchange", () => {
+      s.#hello().catch((e) => s.#log("hello failed", e));
+      later(holdModule);
+    });
     s.#listen((data) => s.#onHint(data));
+    later(holdModule);
     return s;
   }
 
