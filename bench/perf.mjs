@@ -829,7 +829,7 @@ function reportMd(R) {
   if (R.anatomy) {
     const A = R.anatomy;
     L.push("### Cold-start anatomy (medians, ms after the page called fetch())", "");
-    L.push("Lockstep and minimal: the restarted worker's `performance.timeOrigin` and resource timing (read over CDP after the answer). sim-*: `bench/coldpath-sw.js` replays Lockstep's start-up steps with marks (wasm compileStreaming, config from Cache Storage, IndexedDB open + get), with the wasm from the network as today or from Cache Storage.", "");
+    L.push("Lockstep and minimal: the restarted worker's `performance.timeOrigin` and resource timing (read over CDP after the answer); lockstep from the page that runs the client (e), lockstep-blank from the page without it (c). sim-*: `bench/coldpath-sw.js` replays Lockstep's start-up steps with marks (wasm compileStreaming, config from Cache Storage, IndexedDB open + get), with the wasm from the network as today or from Cache Storage.", "");
     for (const [k, v] of Object.entries(A)) {
       L.push(`- **${k}** (n=${v.n}): ${Object.entries(v).filter(([a]) => a !== "n").map(([a, b]) => `${a} ${f(b, 1)}`).join(" · ")}`);
     }

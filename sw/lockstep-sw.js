@@ -103,9 +103,17 @@
   // script can write IndexedDB; it cannot write the server's answers or the HTTP cache.
   // `undefined` when it cannot be had (offline, not 2xx, or no answer within CHECK_WAIT_MS):
   // the stored copy then stands.
-  const served = () => fetch(configUrl, {
+  const ask = () => fetch(configUrl, {
     cache: "force-cache", redirect: "error", signal: AbortSignal.timeout ? AbortSignal.timeout(CHECK_WAIT_MS) : undefined,
   }).then((resp) => (resp.ok ? resp.text() : undefined)).catch(() => undefined);
+  // Asked early by a request that wakes the worker and may wait for the check (any but the
+  // worker's own route), so the read runs beside the engine's load instead of after it.
+  let asked;
+  const served = () => {
+    const answer = asked ?? ask();
+    asked = undefined;
+    return answer;
+  };
   const CHECK_WAIT_MS = 3000;
   // The module: compiled from the stored bytes if they are this version's, else fetched from
   // the worker's own origin (and its bytes stored). The hash is checked while V8 compiles.
@@ -526,6 +534,7 @@
       if (/config/i.test(String(failure.message || failure))) return;
       retry();
     }
+    if (!asked && !trusted && request.url.split(/[?#]/)[0] !== self.registration.scope + "__lockstep/state") asked = ask();
     // The restart window: this request might be ours; wait briefly for the engine. If it is
     // still not there, the request gets a local 503 and never the network untouched: it may
     // be a token endpoint's (whose tokens would reach the page) or an API call (which would go
