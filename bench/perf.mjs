@@ -227,6 +227,11 @@ async function lockstepVariant(browser, demo, tokenStorage, pageKind) {
   if (pageKind === "blank") {
     await page.goto(`${demo.appOrigin}/favicon.svg`);
     await waitControlled(page);
+    // The module the client on /app1/ held is garbage now, but alive until V8 collects it,
+    // and a restarted worker would still share it: collect it.
+    const session = await ctx.newCDPSession(page);
+    await session.send("HeapProfiler.collectGarbage");
+    await session.detach();
   } else if (pageKind === "client") {
     await page.goto(`${demo.appOrigin}/bench.html`);
     await waitControlled(page);

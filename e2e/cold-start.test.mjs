@@ -57,6 +57,11 @@ async function controlledPage(path) {
   if (path !== "/app1/") {
     await page.goto(`${demo.appOrigin}${path}`);
     await waitControlled(page);
+    // A module the client on /app1/ may have held is garbage now, but alive until V8
+    // collects it (a restarted worker would still share it): collect it.
+    const session = await context.newCDPSession(page);
+    await session.send("HeapProfiler.collectGarbage");
+    await session.detach();
   }
   return { context, page };
 }
