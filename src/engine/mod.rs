@@ -33,6 +33,9 @@ pub const REFRESH_TIMEOUT_MS: u64 = 15_000;
 pub const EXPIRY_SKEW_MS: u64 = 2_000;
 /// The first logout retry delay; it doubles up to [`LOGOUT_RETRY_MAX_MS`].
 pub const LOGOUT_RETRY_MS: u64 = 1_000;
+/// While a logout call is out, how often the tabs wake the worker to look at it (a worker
+/// stopped in the middle sends it again; a live one leaves it alone).
+pub const LOGOUT_WAKE_MS: u64 = 5_000;
 /// The longest logout retry delay.
 pub const LOGOUT_RETRY_MAX_MS: u64 = 60_000;
 const MAX_GREETED: usize = 256;
@@ -154,6 +157,10 @@ pub(crate) struct PendingLogout {
     retry_at: u64,
     attempts: u32,
     in_flight: bool,
+    /// While `in_flight`: when the tabs wake the worker to look at the call again (not
+    /// persisted). A worker stopped in the middle of the call forgets it was sent; without
+    /// this tick, tabs idle on the login page would never wake it to send it again.
+    wake_at: u64,
 }
 
 /// The session engine. See the module docs for the calling order.
@@ -249,9 +256,7 @@ impl Engine {
             }
         }
         for p in &self.pending_logouts {
-            if !p.in_flight {
-                take(Some(p.retry_at));
-            }
+            take(Some(if p.in_flight { p.wake_at } else { p.retry_at }));
         }
         next
     }
@@ -383,7 +388,7 @@ impl Engine {
                 if self.pending_logouts.len() >= MAX_PENDING_LOGOUTS {
                     self.pending_logouts.remove(0);
                 }
-                self.pending_logouts.push(PendingLogout { epoch: self.epoch, token: login.access_token, retry_at: now, attempts: 0, in_flight: false });
+                self.pending_logouts.push(PendingLogout { epoch: self.epoch, token: login.access_token, retry_at: now, attempts: 0, in_flight: false, wake_at: 0 });
                 self.retry_logout(now);
             }
         }
@@ -395,8 +400,13 @@ impl Engine {
     fn retry_logout(&mut self, now: u64) {
         let Some(logout) = &self.config.logout else { return };
         for p in &mut self.pending_logouts {
-            if !p.in_flight && now >= p.retry_at {
+            if p.in_flight {
+                if now >= p.wake_at {
+                    p.wake_at = now.saturating_add(LOGOUT_WAKE_MS); // still out: look again later
+                }
+            } else if now >= p.retry_at {
                 p.in_flight = true;
+                p.wake_at = now.saturating_add(LOGOUT_WAKE_MS);
                 p.attempts = p.attempts.saturating_add(1);
                 self.effects.push(Effect::Logout { url: logout.url.href(), method: logout.method.clone(), token: p.token.clone(), epoch: p.epoch });
             }

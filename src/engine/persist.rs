@@ -72,7 +72,7 @@ impl Persisted {
             let attempts = l.uint("attempts", u64::from(u32::MAX))?.unwrap_or(0) as u32;
             let token = l.owned_string("token")?;
             l.finish()?;
-            self.pending_logouts.push(PendingLogout { epoch, token, retry_at, attempts, in_flight: false });
+            self.pending_logouts.push(PendingLogout { epoch, token, retry_at, attempts, in_flight: false, wake_at: 0 });
         }
         let clients = o.array("clients", false)?;
         if clients.len() > super::MAX_GREETED {

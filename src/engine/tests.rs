@@ -528,6 +528,29 @@ fn a_pending_logout_is_sent_again_after_a_restart() {
 }
 
 #[test]
+fn tabs_wake_a_worker_stopped_in_the_middle_of_its_logout_call() {
+    // Found by e2e/faults.test.mjs under load: the worker stopped after the call went out and
+    // before its answer, the tabs (idle on /login) had no `wakeAt`, and nothing woke the
+    // worker to send it again.
+    let mut e = logged_in();
+    send(&mut e, T0, "logout");
+    assert_eq!(logouts(&drain(&mut e)).len(), 1);
+    let wake = state(&e, T0, &format!("{APP}/login"))["wakeAt"].as_u64().expect("a wakeAt while the call is out");
+    assert_eq!(wake, T0 + LOGOUT_WAKE_MS);
+    // A live worker whose call is merely slow: the tick sends nothing, and moves the look on.
+    assert_eq!(send(&mut e, wake, "tick")["type"], "state");
+    assert!(logouts(&drain(&mut e)).is_empty(), "no second call while the first is out");
+    assert_eq!(e.next_deadline(), Some(wake + LOGOUT_WAKE_MS));
+    // A worker that was stopped: the tab's tick starts it, and it sends the call again.
+    let mut r = restart(&e, wake);
+    send(&mut r, wake, "tick");
+    let calls = drain(&mut r);
+    assert_eq!(logouts(&calls).len(), 1, "{calls:?}");
+    r.handle_logout_result(wake + 5, 2, true);
+    assert_eq!(r.next_deadline(), None, "delivered: nothing to wake for");
+}
+
+#[test]
 fn a_logout_pending_from_an_earlier_end_is_not_lost_by_the_next_end() {
     let mut e = logged_in();
     send(&mut e, T0, "logout");
@@ -824,7 +847,7 @@ fn a_failed_logout_call_tells_the_tabs_when_it_is_retried() {
     let mut e = logged_in();
     send(&mut e, T0, "logout");
     drain(&mut e);
-    assert_eq!(state(&e, T0, &format!("{APP}/login"))["wakeAt"], Value::Null, "in flight: nothing to wake for");
+    assert_eq!(state(&e, T0, &format!("{APP}/login"))["wakeAt"], json!(T0 + LOGOUT_WAKE_MS), "in flight: a look at it later");
     e.handle_logout_result(T0 + 10, 2, false);
     let effects = drain(&mut e);
     assert!(effects.contains(&Effect::Broadcast), "{effects:?}");
