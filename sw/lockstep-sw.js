@@ -54,7 +54,7 @@
   // for why no token leaves under it unchecked) and the module's bytes under "wasm:<hash>".
   // `use(store)` makes the requests; resolves with their results: a write once the
   // transaction is done, a read as soon as its last request has succeeded (the commit is one
-  // more round trip to the browser, 1–5 ms of a cold start in traces, and a read-only
+  // more round trip to the browser, 1–20 ms of a cold start in traces under load, and a read-only
   // transaction's results cannot change with it). A connection per call, closed once the
   // transaction ends: one held open kept Chromium from tearing down a browser context (found
   // by e2e/cross-site.test.mjs).
@@ -107,7 +107,9 @@
     cache: "force-cache", redirect: "error", signal: AbortSignal.timeout ? AbortSignal.timeout(CHECK_WAIT_MS) : undefined,
   }).then((resp) => (resp.ok ? resp.text() : undefined)).catch(() => undefined);
   // Asked early by a request that wakes the worker and may wait for the check (any but the
-  // worker's own route), so the read runs beside the engine's load instead of after it.
+  // worker's own route, `{scope}__lockstep/state`, which never waits for it), so the read
+  // runs beside the engine's load instead of after it. Only when to read is decided here:
+  // what waits for the check, and what its answer means, is as in `checkedFetch` and `verify`.
   let asked;
   const served = () => {
     const answer = asked ?? ask();
