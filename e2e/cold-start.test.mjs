@@ -10,20 +10,13 @@
 // with a request to its own route; no timing is asserted.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { cdp, closeContext, startWatchedSuite, stopWatchedSuite, waitControlled, workerStateRoute } from "./harness.mjs";
+import { test } from "node:test";
+import { cdp, closeContext, watchedSuite, waitControlled, workerStateRoute } from "./harness.mjs";
 
 let demo;
 let browser;
 let swConsole;
-
-before(async () => {
-  ({ demo, browser, swConsole } = await startWatchedSuite());
-});
-
-after(async () => {
-  await stopWatchedSuite({ demo, browser, swConsole });
-});
+watchedSuite((suite) => ({ demo, browser, swConsole } = suite));
 
 /**
  * Stops the worker, wakes it with a request to its own route while Chromium traces, and

@@ -16,6 +16,7 @@ import https from "node:https";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import tls from "node:tls";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -325,6 +326,19 @@ export async function stopWatchedSuite({ demo, browser, swConsole } = {}) {
   await swConsole?.stop();
   await browser?.close();
   await demo?.stop();
+}
+
+/**
+ * Registers the `before` and `after` hooks of a suite that watches the worker's console:
+ * `set({ demo, browser, swConsole })` receives what `startWatchedSuite` started.
+ */
+export function watchedSuite(set) {
+  let suite;
+  before(async () => {
+    suite = await startWatchedSuite();
+    set(suite);
+  });
+  after(() => stopWatchedSuite(suite));
 }
 
 /** Opens `n` tabs on `url` in `context` (loaded in parallel); resolves to the pages. */

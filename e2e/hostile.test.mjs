@@ -9,24 +9,17 @@
 // RuntimeError.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import {
   cdp, demoConfig, httpsFetch, jsonLogin, recordConsole, waitControlled, waitFor, workerStateRoute,
-  startWatchedSuite, stopWatchedSuite,
+  watchedSuite,
   closeContext,
 } from "./harness.mjs";
 
 let demo;
 let browser;
 let swConsole;
-
-before(async () => {
-  ({ demo, browser, swConsole } = await startWatchedSuite());
-});
-
-after(async () => {
-  await stopWatchedSuite({ demo, browser, swConsole });
-});
+watchedSuite((suite) => ({ demo, browser, swConsole } = suite));
 
 /** Runs `fn(context)` in a fresh browser context, the demo reset and serving `config`. */
 async function inContext(config, fn) {

@@ -13,8 +13,8 @@
 //   LOCKSTEP_LOAD_TABS=50 LOCKSTEP_LOAD_REQUESTS=100 node --test e2e/load.test.mjs
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { demoConfig, httpsFetch, jsonLogin, waitControlled, waitFor, workerStateRoute, closeContext, startWatchedSuite, stopWatchedSuite } from "./harness.mjs";
+import { test } from "node:test";
+import { demoConfig, httpsFetch, jsonLogin, waitControlled, waitFor, workerStateRoute, closeContext, watchedSuite } from "./harness.mjs";
 
 const TABS = Number(process.env.LOCKSTEP_LOAD_TABS ?? 20);
 const REQUESTS = Number(process.env.LOCKSTEP_LOAD_REQUESTS ?? 50);
@@ -25,14 +25,7 @@ const GROWTH_BOUND = 2 * 65536;
 let demo;
 let browser;
 let swConsole;
-
-before(async () => {
-  ({ demo, browser, swConsole } = await startWatchedSuite());
-});
-
-after(async () => {
-  await stopWatchedSuite({ demo, browser, swConsole });
-});
+watchedSuite((suite) => ({ demo, browser, swConsole } = suite));
 
 test(`load: ${TABS} tabs × ${REQUESTS} API requests with refreshes in between: each request reaches the server once, every fetch is 200, no memory growth`, { timeout: 900_000 }, async () => {
   await demo.reset();
