@@ -886,7 +886,7 @@ function reportMd(R) {
     L.push(`- \`WebAssembly.compile\` of lockstep_bg.wasm: ${f(M.wasmCompileMs, 2)} ms.`, "");
   }
   L.push("## 5. Propagation and storm", "");
-  for (const [name, file] of [["propagation", "bench/propagation.mjs"], ["storm", "bench/storm.mjs"]]) {
+  for (const [name, file] of [["propagation", "bench/propagation.mjs"], ["fanout", "bench/fanout.mjs"], ["storm", "bench/storm.mjs"]]) {
     const e = R.ext?.[name];
     if (!e || e.skipped) L.push(`- ${name}: not run (--only).`);
     else if (e.missing) L.push(`- **${name}: NOT AVAILABLE — ${file} does not exist yet.** Its figure is missing from this report.`);
@@ -1024,7 +1024,7 @@ async function main() {
     }
   }
   R.ext ??= {};
-  for (const name of ["propagation", "storm"]) {
+  for (const name of ["propagation", "fanout", "storm"]) {
     if (!want("ext")) {
       R.ext[name] ??= { skipped: true };
       continue;

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { __test, LockstepError } from "../sw/lockstep-client.js";
 
-const { toLocalTime, isSameOrigin, activityThrottleMs, decodeWorkerMessage, decodeFallbackMessage } = __test;
+const { toLocalTime, isSameOrigin, activityThrottleMs, decodeWorkerMessage, decodeFallbackMessage, request, ReplyPorts } = __test;
 
 const good = () => ({
   v: 1, type: "state", now: 1700000000000,
@@ -201,6 +201,8 @@ test("worker mode: hello, trust, epochs, navigate order, hints, timeouts, idle t
     state = "activated";
     postMessage(msg, [port]) {
       sent.push(msg.type);
+      this.port?.close(); // like the worker: it keeps the newest reply port of each tab
+      this.port = port;
       const reply = (behave[msg.type] ?? (() => state()))(msg);
       if (reply !== undefined) setTimeout(() => port.postMessage(reply), 5);
     }
@@ -267,16 +269,35 @@ test("worker mode: hello, trust, epochs, navigate order, hints, timeouts, idle t
   assert.equal(s.state.epoch, 4, "not the hint's epoch");
 
   // A hint that the worker's own message confirms within the grace period costs no round trip.
+  // The worker's message comes on the tab's newest reply port.
   sent.length = 0;
   const news = state({ epoch: 4, status: "logged-in", user: { name: "grace" } });
   const heard = new Promise((r) => { const ch = new BroadcastChannel("lockstep"); ch.onmessage = () => { ch.close(); r(); }; });
   forger.postMessage(news);
   await heard; // the client's channel got it too (same process, same order)
-  fromWorker(news);
-  assert.equal(s.state.user.name, "grace");
+  sw.port.postMessage(news);
+  await until(() => s.state.user.name === "grace");
   await new Promise((r) => setTimeout(r, 120)); // past the grace period: nothing may be sent
   assert.deepEqual(sent, [], "no get-state after the direct message matched the hint");
   forger.close();
+
+  // News from `client.postMessage` means the worker has no port of ours (restarted): the tab
+  // gives it one, once, until news comes on a port again.
+  behave = {};
+  fromWorker(state({ epoch: 4, status: "logged-in", user: { name: "ada" } }));
+  fromWorker(state({ epoch: 4, status: "logged-in", user: { name: "ada" } }));
+  await until(() => sent.length === 1);
+  await new Promise((r) => setTimeout(r, 80));
+  assert.deepEqual(sent, ["get-state"], "one new port for two messages");
+  fromWorker(state({ epoch: 4, status: "logged-in", user: { name: "ada" } }));
+  await new Promise((r) => setTimeout(r, 80));
+  assert.deepEqual(sent, ["get-state"], "none while the worker has not yet used it");
+  sw.port.postMessage(state({ epoch: 4, status: "logged-in", user: { name: "bob" } }));
+  await until(() => s.state.user.name === "bob");
+  fromWorker(state({ epoch: 4, status: "logged-in", user: { name: "ada" } })); // restarted again
+  await until(() => sent.length === 2);
+  assert.deepEqual(sent, ["get-state", "get-state"]);
+  sent.length = 0;
 
   // Timeouts and worker errors are typed.
   behave = { activity: () => undefined, logout: () => ({ v: 1, type: "error", code: "not-ready", message: "loading" }) };
@@ -318,6 +339,7 @@ test("worker mode: hello, trust, epochs, navigate order, hints, timeouts, idle t
   sent.length = 0;
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(sent, []);
+  sw.port.close(); // both ends: nothing keeps node running
 });
 
 /**
@@ -333,6 +355,7 @@ function fakeLoggedOutWorker({ log, epoch, reason = null, navigate = null, contr
       log.push(msg.type);
       port.postMessage({ v: 1, type: "state", now: Date.now(), navigate, idle: null,
         state: { status: "logged-out", user: null, expiresAt: null, idleDeadline: null, epoch, reason } });
+      port.close(); // as a stopped worker: the tab's end of its reply port closes too
     }
   }
   const sw = new FakeSW();
@@ -371,4 +394,86 @@ test("a page that starts where it must not stay leaves at once, before start() r
   const s = await (await import("../sw/lockstep-client.js?tab=leave")).Lockstep.start({ sw: "/lockstep-sw.js", config: "/c.json" });
   assert.equal(s.state.status, "logged-out");
   assert.deepEqual(log, ["hello", "replace /login?returnTo=%2Fapp1%2F"], "no 50 ms of the app on a page it must leave");
+});
+
+// ---- reply ports: the worker keeps each tab's newest one and sends later news on it ----
+
+const stateOf = (epoch) => ({ v: 1, type: "state", now: 1, navigate: null, idle: null,
+  state: { status: "logged-in", user: "ada", expiresAt: null, idleDeadline: null, epoch, reason: null } });
+
+/** A worker that keeps the reply ports it is given (newest last) and answers when told. */
+function portKeeper() {
+  const got = [];
+  return { got, target: { postMessage: (msg, [port]) => got.push(port) }, closeAll: () => got.forEach((p) => p.close()) };
+}
+const until = async (cond) => { while (!cond()) await new Promise((r) => setTimeout(r, 5)); };
+
+test("news on the newest reply port reaches the tab; an older port closes once a newer one is heard", async () => {
+  const w = portKeeper();
+  const news = [];
+  const ports = new ReplyPorts((d) => news.push(decodeWorkerMessage(d).state.epoch));
+  try {
+    const first = request(w.target, { type: "hello" }, 5000, ports);
+    w.got[0].postMessage(stateOf(1));
+    assert.equal((await first).state.epoch, 1);
+    w.got[0].postMessage(stateOf(2)); // news on the only port
+    await until(() => news.length === 1);
+    const second = request(w.target, { type: "get-state" }, 5000, ports);
+    w.got[1].postMessage(stateOf(2));
+    await second;
+    const closed = new Promise((r) => w.got[0].addEventListener("close", r));
+    w.got[0].start?.();
+    await closed; // the tab closed its end of the older port
+    w.got[1].postMessage(stateOf(3));
+    await until(() => news.length === 2);
+    assert.deepEqual(news, [2, 3]);
+  } finally {
+    w.closeAll();
+  }
+});
+
+test("an older request still gets its answer when a newer port is heard first", async () => {
+  const w = portKeeper();
+  const ports = new ReplyPorts(() => {});
+  try {
+    const a = request(w.target, { type: "activity" }, 5000, ports);
+    const b = request(w.target, { type: "tick" }, 5000, ports);
+    w.got[1].postMessage(stateOf(4));
+    assert.equal((await b).state.epoch, 4);
+    w.got[0].postMessage(stateOf(3));
+    assert.equal((await a).state.epoch, 3, "the older port stayed open while it waited");
+  } finally {
+    w.closeAll();
+  }
+});
+
+test("an answer after the timeout is not lost: it arrives as news", async () => {
+  const w = portKeeper();
+  const news = [];
+  const ports = new ReplyPorts((d) => news.push(decodeWorkerMessage(d).state.epoch));
+  try {
+    await assert.rejects(request(w.target, { type: "get-state" }, 20, ports), (e) => e instanceof LockstepError && e.code === "timeout");
+    w.got[0].postMessage(stateOf(7));
+    await until(() => news.length === 1);
+    assert.deepEqual(news, [7]);
+  } finally {
+    w.closeAll();
+  }
+});
+
+test("at most eight reply ports stay open", async () => {
+  const w = portKeeper();
+  const ports = new ReplyPorts(() => {});
+  const closes = [];
+  try {
+    const pending = Array.from({ length: 10 }, () => request(w.target, { type: "tick" }, 5000, ports).catch(() => {}));
+    w.got.forEach((p, i) => p.addEventListener("close", () => closes.push(i)));
+    w.got.forEach((p) => p.start?.());
+    await until(() => closes.length === 2);
+    assert.deepEqual(closes.sort(), [0, 1], "the two oldest");
+    for (const p of w.got.slice(2)) p.postMessage(stateOf(1));
+    await Promise.all(pending.slice(2));
+  } finally {
+    w.closeAll();
+  }
 });

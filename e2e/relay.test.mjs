@@ -248,6 +248,74 @@ test("login, logout and a late tab reach all five tabs; the state survives a sto
   }
 });
 
+test("news keeps reaching tabs that stay on their page: through worker restarts, and while a tab's requests cross", async () => {
+  // Every activity moves the shared idle deadline and is news to every tab, with no page
+  // leaving: the same documents must keep hearing, whichever way the worker reaches them (a
+  // restarted worker has none of the tabs' reply ports; see ReplyPorts in the client).
+  await demo.reset();
+  await demo.setConfig(config({ tokenStorage: "indexeddb" }));
+  const context = await newContext();
+  await context.addInitScript(() => {
+    window.__viaClient = 0; // state messages from client.postMessage rather than a reply port
+    navigator.serviceWorker?.addEventListener("message", () => { window.__viaClient++; });
+    window.__sent = []; // the types of the requests this page sent the worker
+    const post = ServiceWorker.prototype.postMessage;
+    ServiceWorker.prototype.postMessage = function (msg, ...rest) {
+      window.__sent.push(msg?.type);
+      return post.call(this, msg, ...rest);
+    };
+  });
+  try {
+    const tabs = [];
+    for (const u of ["/app1/?n=0", "/app1/orders/1?n=1", "/app2/?n=2"]) tabs.push(await openTab(context, demo.appOrigin + u));
+    const sw = await cdp(tabs[0]);
+    await sw.enable();
+    assert.equal((await loginFrom(tabs[0])).status, 200);
+    await everyTab(tabs, (s) => s.status === "logged-in", "every tab logged in");
+    const loads = await Promise.all(tabs.map((t) => t.evaluate(() => performance.timeOrigin)));
+    const deadline = (t) => t.evaluate(() => window.demo.session.state.idleDeadline);
+    const viaClient = (t) => t.evaluate(() => window.__viaClient);
+    const sent = (t) => t.evaluate(() => window.__sent);
+
+    // `from` reports activity (`times` requests at once); every tab must show its new deadline.
+    const round = async (from, times = 1) => {
+      const before = await Promise.all(tabs.map(deadline));
+      await tabs[from].evaluate((n) => Promise.all(Array.from({ length: n }, () => window.demo.session.stayActive())), times);
+      const want = await deadline(tabs[from]);
+      assert.notEqual(want, before[from], "the deadline moved");
+      await waitFor(async () => (await Promise.all(tabs.map(deadline))).every((d, i) => d !== before[i] && Math.abs(d - want) < 250), {
+        message: `every tab shows the deadline set by activity in tab ${from}`, timeout: 5000,
+      });
+    };
+    await stopWorker(sw);
+    // The restarted worker has no port of tabs 1 and 2: they hear from client.postMessage,
+    // and each gives it a port (a get-state when idle).
+    const asked = await Promise.all([1, 2].map((i) => sent(tabs[i]).then((l) => l.length)));
+    await round(0);
+    for (const i of [1, 2]) assert.ok((await viaClient(tabs[i])) >= 1, `tab ${i} heard from client.postMessage`);
+    await waitFor(async () => (await Promise.all([1, 2].map((i) => sent(tabs[i])))).every((l, k) => l.slice(asked[k]).includes("get-state")),
+      { message: "tabs 1 and 2 give the restarted worker a port" });
+    await round(1, 6); // six requests cross: tab 1 keeps open the newest port the worker holds
+    await round(2);
+    // Now news reaches tabs 1 and 2 on their ports, with no request of theirs: a tab that had
+    // to ask (the BroadcastChannel hint's get-state) would have missed the worker's message.
+    const quiet = await Promise.all([1, 2].map(async (i) => [await viaClient(tabs[i]), (await sent(tabs[i])).length]));
+    await round(0);
+    await round(0);
+    assert.deepEqual(await Promise.all([1, 2].map(async (i) => [await viaClient(tabs[i]), (await sent(tabs[i])).length])), quiet,
+      "tabs 1 and 2 heard on their reply ports and asked nothing");
+    await stopWorker(sw);
+    await round(1);
+    await round(0);
+    await round(1, 3);
+    assert.deepEqual(await Promise.all(tabs.map((t) => t.evaluate(() => performance.timeOrigin))), loads, "no tab reloaded");
+    for (const t of tabs) assert.doesNotMatch(t.logs(), /error/i);
+    await sw.detach();
+  } finally {
+    await closeContext(context);
+  }
+});
+
 test("tokenStorage memory: a stopped worker refreshes through the cookie, or ends the session the coordinated way", async () => {
   await demo.reset();
   await demo.setConfig(config({ tokenStorage: "memory" }));
