@@ -244,6 +244,25 @@
     const old = ports.get(id);
     if (old && old !== port) old.close();
     ports.set(id, port);
+    // Every page load adds one; a broadcast forgets those of pages gone, and so does this
+    // when there has been none for long (a look whenever their number has doubled).
+    if (ports.size > forgetAt) {
+      forgetAt = Infinity;
+      later(clients.matchAll({ includeUncontrolled: true, type: "window" }).then(forgetGone)
+        .finally(() => { forgetAt = Math.max(100, 2 * ports.size); }));
+    }
+  };
+  let forgetAt = 100;
+  // Closes and forgets the ports of tabs not in `list` (closed, or navigated: a new page is a
+  // new client).
+  const forgetGone = (list) => {
+    const ids = new Set(list.map((client) => client.id));
+    for (const [id, port] of ports) {
+      if (!ids.has(id)) {
+        port.close();
+        ports.delete(id);
+      }
+    }
   };
 
   // Sends every tab its state message, and on the BroadcastChannel; navigates the tabs that
@@ -252,20 +271,12 @@
     const list = await clients.matchAll({ includeUncontrolled: true, type: "window" });
     const at = now();
     const go = [];
-    const ids = new Set();
     for (const client of list) {
       const target = wasm.follow(client.url, client.id);
       (ports.get(client.id) || client).postMessage(wasm.state_message(at, client.url));
-      ids.add(client.id);
       if (target !== undefined) go.push([client, target]);
     }
-    // The ports of tabs that are gone (closed, or navigated: a new page is a new client).
-    for (const [id, port] of ports) {
-      if (!ids.has(id)) {
-        port.close();
-        ports.delete(id);
-      }
-    }
+    forgetGone(list);
     const channel = new BroadcastChannel("lockstep");
     channel.postMessage(wasm.state_message(at, ""));
     channel.close();
