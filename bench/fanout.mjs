@@ -8,8 +8,8 @@
 // Per trial, one tab asks the worker (or writes localStorage), and the figure is the time
 // until the LAST of the other tabs had the message (performance.timeOrigin + performance.now()
 // in each tab). The transports rotate trial by trial:
-//   client   clients.matchAll() then client.postMessage to each (how Lockstep did it until
-//            session 8, and its fallback for a tab whose port it does not have)
+//   client   clients.matchAll() then client.postMessage to each (how Lockstep reached its
+//            tabs before it used their ports; still its way to a tab whose port it lacks)
 //   port     postMessage on a MessagePort each tab gave the worker (Lockstep's reply ports)
 //   channel  one BroadcastChannel post from the worker (untrusted: any same-origin script
 //            can post there, so Lockstep's tabs take it only as a hint)

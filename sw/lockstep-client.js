@@ -120,7 +120,7 @@ function request(target, msg, timeoutMs, ports) {
  * A tab's reply ports, oldest first. The worker keeps the newest one it has read and sends
  * the tab's later state messages on it: a port is a pipe straight to the tab's process, where
  * `client.postMessage` goes through the browser process (20 tabs, bench/fanout.mjs: p50
- * 5 ms until the last tab had it, against 18 ms). A message on a port means the worker has
+ * 5 ms until the last tab had it, against 14–18 ms). A message on a port means the worker has
  * dropped every older one, so those close once they are no longer waiting for their answer.
  */
 class ReplyPorts {

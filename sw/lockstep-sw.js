@@ -236,7 +236,7 @@
 
   // Each tab's newest reply port (client id → port): state messages go there when there is
   // one. A port is a pipe straight to the tab's process; `client.postMessage` goes through the
-  // browser process, which made the news reach the last of 20 tabs in 18 ms (median) instead
+  // browser process, which made the news reach the last of 20 tabs in 14–18 ms (median) instead
   // of 5 (bench/fanout.mjs). Lost when the worker stops: a tab that then hears from
   // `client.postMessage` sends a new one (lockstep-client.js, `ReplyPorts`).
   const ports = new Map();
