@@ -6,6 +6,9 @@ import { __test, LockstepError } from "../sw/lockstep-client.js";
 
 const { toLocalTime, isSameOrigin, activityThrottleMs, decodeWorkerMessage, decodeFallbackMessage, request, ReplyPorts } = __test;
 
+/** Waits until `cond()` holds, for at most a second; the caller asserts what it expected. */
+const until = async (cond) => { for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5)); };
+
 const good = () => ({
   v: 1, type: "state", now: 1700000000000,
   state: { status: "logged-in", user: { name: "ada" }, expiresAt: 1700000060000,
@@ -262,7 +265,6 @@ test("worker mode: hello, trust, epochs, navigate order, hints, timeouts, idle t
   behave = { "get-state": () => state({ epoch: 4, status: "logged-in" }) };
   const forger = new BroadcastChannel("lockstep");
   for (let i = 5; i < 8; i++) forger.postMessage(state({ epoch: i }));
-  const until = async (cond) => { for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5)); };
   await until(() => s.state.status === "logged-in");
   assert.deepEqual(sent, ["get-state"]);
   assert.equal(s.state.status, "logged-in", "the worker's answer set the state");
@@ -406,7 +408,6 @@ function portKeeper() {
   const got = [];
   return { got, target: { postMessage: (msg, [port]) => got.push(port) }, closeAll: () => got.forEach((p) => p.close()) };
 }
-const until = async (cond) => { while (!cond()) await new Promise((r) => setTimeout(r, 5)); };
 
 test("news on the newest reply port reaches the tab; an older port closes once a newer one is heard", async () => {
   const w = portKeeper();
