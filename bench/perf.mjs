@@ -475,8 +475,13 @@ async function benchAnatomy(env) {
           marks: performance.getEntriesByType("mark").map((e) => [e.name, e.startTime]),
           res: performance.getEntriesByType("resource").map((e) => ({ name: e.name, startTime: e.startTime, responseEnd: e.responseEnd, transferSize: e.transferSize })) }), L?.context);
         row["worker global created"] = w.origin - r.start;
-        // The bootstrap's own marks (sw/lockstep-sw.js): glue imported, instance ready, state loaded.
-        for (const [name, t] of w.marks) if (name.startsWith("lockstep:")) row[name.slice(9)] ??= w.origin + t - r.start;
+        // The workers' own start-up marks ("lockstep:…" in sw/lockstep-sw.js: script top, IndexedDB
+        // open, stored read, glue imported, compiled, instance ready, started, first answer;
+        // "minimal:…" in bench/minimal-sw.js: script top, fetch event, first answer).
+        for (const [name, t] of w.marks) {
+          const [who, step] = name.split(":");
+          if (step && (who === "lockstep" || who === "minimal")) row[step] ??= w.origin + t - r.start;
+        }
         const wasm = w.res.find((e) => e.name.endsWith("lockstep_bg.wasm"));
         if (wasm) {
           row["wasm fetch start"] = w.origin + wasm.startTime - r.start;
@@ -837,6 +842,25 @@ function reportMd(R) {
     L.push("Lockstep and minimal: the restarted worker's `performance.timeOrigin` and resource timing (read over CDP after the answer); lockstep from the page that runs the client (e), lockstep-blank from the page without it (c). sim-*: `bench/coldpath-sw.js` replays Lockstep's start-up steps with marks (wasm compileStreaming, config from Cache Storage, IndexedDB open + get), with the wasm from the network as today or from Cache Storage.", "");
     for (const [k, v] of Object.entries(A)) {
       L.push(`- **${k}** (n=${v.n}): ${Object.entries(v).filter(([a]) => a !== "n").map(([a, b]) => `${a} ${f(b, 1)}`).join(" · ")}`);
+    }
+    // Side by side: where the workers' critical paths part (each a median of its own, so the
+    // steps need not add up exactly).
+    const cols = ["lockstep", "lockstep-blank", "minimal"].filter((k) => A[k]);
+    const top = (v) => v.top ?? v.eval;
+    const steps = [
+      ["script top (first statement runs)", (v) => top(v)],
+      ["fetch event", (v) => v["fetch-event"]],
+      ["top → IndexedDB open", (v) => v["idb-open"] - top(v)],
+      ["open → stored state, config, module bytes", (v) => v["stored-read"] - v["idb-open"]],
+      ["bytes → module (cache hit, SHA-256 beside it)", (v) => v.compiled - v["stored-read"]],
+      ["module → engine started", (v) => v.started - v.compiled],
+      ["answered in the worker", (v) => v.answered],
+      ["answer → page has the body", (v) => v.total - v.answered],
+      ["total", (v) => v.total],
+    ];
+    if (cols.length && A[cols[0]].answered !== undefined) {
+      L.push("", `| step (ms) | ${cols.join(" | ")} |`, `| --- |${cols.map(() => " --- |").join("")}`);
+      for (const [name, get] of steps) L.push(`| ${name} | ${cols.map((k) => (Number.isFinite(get(A[k])) ? f(get(A[k]), 1) : "–")).join(" | ")} |`);
     }
     L.push("");
   }

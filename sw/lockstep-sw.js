@@ -65,6 +65,7 @@
     };
     open.onerror = () => reject(open.error);
     open.onsuccess = () => {
+      if (!opened) { opened = true; mark("idb-open"); }
       const db = open.result;
       try {
         const tx = db.transaction("state", mode);
@@ -79,6 +80,7 @@
       }
     };
   });
+  let opened = false; // for the first "idb-open" mark only
   const put = (key, value) => idb("readwrite", (store) => [store.put(value, key)]);
   const text = (v) => (typeof v === "string" ? v : undefined);
   // [state (string or null), config text, module bytes]; `undefined` for what is not there.
@@ -145,6 +147,7 @@
 
   // Everything a start needs, read at once while the glue is imported; the module compiles
   // as soon as its bytes are there. `undefined` when not read: `load` then reads it itself.
+  mark("top");
   const first = stored().catch(() => [undefined, undefined, undefined]);
   first.then(() => mark("stored-read"));
   let early = [first.then(([, config]) => config), first.then(([state]) => state)];
@@ -541,6 +544,7 @@
     event.waitUntil(self.clients.claim().then(() => (live ? activate() : undefined)).catch(() => {}));
   });
 
+  let answered = false; // for the "answered" mark: the first request of the restart window
   addEventListener("fetch", (event) => {
     const request = event.request;
     if (!live) mark("fetch-event");
@@ -578,6 +582,10 @@
       if (live) return checkedFetch(request);
       return json(503, JSON.stringify({ error: "lockstep_not_ready", message: "the session worker is still starting; try again" }));
     });
+    if (!answered) {
+      answered = true;
+      answer.then(() => mark("answered"), () => {});
+    }
     event.respondWith(answer);
     settle(event, answer);
   });
