@@ -106,7 +106,7 @@ async function main() {
         const seen = await waitFor(async () => {
           const ts = await Promise.all(others.map((p) => p.evaluate((n) => window.__seen.find((r) => r.n === n)?.t ?? null, n)));
           return ts.every((t) => t != null) && ts;
-        }, { message: `${mode} trial ${trial}`, interval: 100, timeout: 20_000 });
+        }, { message: `${mode} trial ${trial}`, interval: 100, delay: 100, timeout: 20_000 }); // first look after the news spread
         last[mode].push(Math.max(...seen) - t0);
       }
     }

@@ -47,10 +47,13 @@ const READY_PREFIX = "LOCKSTEP_DEMO_READY ";
 /**
  * Polls `fn` (sync or async) until it returns a truthy value, and returns that value.
  * Exceptions thrown by `fn` count as "not yet"; the last one is reported on timeout.
+ * `delay`: the first look comes after that long. For benchmarks: a look at 20 tabs over CDP
+ * wakes each of them, and on 2 cores that slowed the very delivery being timed.
  */
-export async function waitFor(fn, { timeout = 10_000, interval = 20, message = "condition" } = {}) {
+export async function waitFor(fn, { timeout = 10_000, interval = 20, delay = 0, message = "condition" } = {}) {
   const deadline = Date.now() + timeout;
   let lastError;
+  if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
   for (;;) {
     try {
       const value = await fn();

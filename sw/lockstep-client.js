@@ -14,7 +14,6 @@ const INSTALL_TIMEOUT_MS = 15000; // first install fetches config + wasm: allow 
 const RELOAD_KEY = "lockstep:reload";
 const MAX_TIMER_MS = 2 ** 31 - 1; // larger setTimeout delays fire at once
 const NAVIGATE_PAUSE_MS = 50; // see #apply
-const HINT_GRACE_MS = 50; // a channel hint waits this long for the worker's direct message
 const MAX_REPLY_PORTS = 8; // open reply ports per tab (see ReplyPorts)
 
 /** A typed failure: `code` is one of the codes listed in the .d.ts. */
@@ -237,7 +236,7 @@ class Session {
   #state; #rawKey = null; #idle = null; #debug = false; #wakeAt = null;
   #subs = new Set(); #warnSubs = new Set(); #warning = null;
   #warnTimer = 0; #tickTimer = 0; #lastTick = -Infinity; #lastActivity = -Infinity;
-  #pendingGet = null; #fallbackAnswered = null; #hintTimer = 0;
+  #pendingGet = null; #fallbackAnswered = null;
   #leavingTo = null; #relisten = false;
   #ports = new ReplyPorts((data) => {
     this.#relisten = false; // the worker sends us news on our port
@@ -305,7 +304,7 @@ class Session {
       s.#hello().catch((e) => s.#log("hello failed", e));
       later(holdModule);
     });
-    s.#listen((data) => s.#onHint(data));
+    s.#watch();
     later(holdModule);
     return s;
   }
@@ -351,22 +350,6 @@ class Session {
     const m = decodeWorkerMessage(data);
     if (m?.type === "state") this.#apply(m);
     else this.#log("ignored worker message", data);
-  }
-
-  /**
-   * Channel messages are untrusted (any same-origin script can post): a state that differs
-   * from ours only makes us ask the worker, with at most one `get-state` in flight.
-   */
-  #onHint(data) {
-    const m = decodeWorkerMessage(data);
-    if (m?.type !== "state") return;
-    const key = JSON.stringify(m.state);
-    if (key === this.#rawKey) return;
-    // The worker posts to every tab directly as well, and the two may arrive in either order:
-    // give the direct message a moment before asking, so a broadcast does not cost one extra
-    // round trip per tab (20 tabs asking at once slowed everyone's delivery).
-    clearTimeout(this.#hintTimer);
-    this.#hintTimer = setTimeout(() => { if (this.#rawKey !== key) this.#refresh(); }, HINT_GRACE_MS);
   }
 
   #refresh() {
@@ -458,12 +441,13 @@ class Session {
     this.#ask({ v: V, type: "activity" }).catch((e) => this.#log("activity failed", e));
   }
 
-  #listen(onChannel) {
-    if (typeof BroadcastChannel === "function") {
-      this.#channel = new BroadcastChannel(CHANNEL);
-      this.#channel.onmessage = (e) => onChannel(e.data);
-    }
-    if (this.#mode !== "worker") return;
+  /**
+   * Worker mode listens for input and for the tab being seen again. Not on the channel: the
+   * worker's own message reaches every tab, and anything on the channel may be forged. A
+   * channel listener in each tab only cost one more wake-up per tab per broadcast, which on
+   * 2 cores slowed the news to the last of 20 tabs (bench/results, PROTOCOL.md).
+   */
+  #watch() {
     const onInput = () => this.#reportActivity();
     for (const t of ACTIVITY_EVENTS) addEventListener(t, onInput, { capture: true, passive: true });
     // Background tabs' timers are throttled: re-check deadlines when the tab is seen again.
@@ -486,8 +470,9 @@ class Session {
 
   static async fallback(timeoutMs) {
     const s = new Session("broadcast-only", timeoutMs);
-    s.#listen((data) => s.#onFallbackMessage(data));
-    if (!s.#channel) return s;
+    if (typeof BroadcastChannel !== "function") return s;
+    s.#channel = new BroadcastChannel(CHANNEL);
+    s.#channel.onmessage = (e) => s.#onFallbackMessage(e.data);
     // Start logged-out unless another tab answers quickly.
     await new Promise((resolve) => {
       const timer = setTimeout(resolve, 100);

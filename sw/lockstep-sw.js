@@ -268,8 +268,9 @@
     }
   };
 
-  // Sends every tab its state message, and on the BroadcastChannel; navigates the tabs that
-  // do not run the client (controlled ones only).
+  // Sends every tab its state message, then the same on the BroadcastChannel (for app scripts
+  // that watch it; the client does not: see PROTOCOL.md); navigates the tabs that do not run
+  // the client (controlled ones only).
   const broadcast = async () => {
     const list = await clients.matchAll({ includeUncontrolled: true, type: "window" });
     const at = now();
