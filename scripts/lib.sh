@@ -170,6 +170,18 @@ ensure_npm() {
   fi
 }
 
+# ensure_twiggy — twiggy (the benchmark's wasm size breakdown) in ~/.cargo/bin, where
+# bench/perf.mjs looks for it.
+TWIGGY_VERSION=0.8.0
+ensure_twiggy() {
+  local bin="${CARGO_HOME:-$HOME/.cargo}/bin/twiggy"
+  if [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null | awk '{print $2}')" = "$TWIGGY_VERSION" ]; then
+    return 0
+  fi
+  step "Installing twiggy $TWIGGY_VERSION (the wasm size breakdown); this compiles for a few minutes"
+  cargo install twiggy --version "=$TWIGGY_VERSION" --locked --force
+}
+
 # ensure_certs — a locally trusted CA (mkcert) and certs/lockstep.pem + certs/lockstep-key.pem.
 ensure_certs() {
   local script="$LOCKSTEP_ROOT/scripts/mkcert.sh"
