@@ -488,8 +488,9 @@ test("forged, malformed and oversized messages get errors and change nothing in 
 
     // The worker still answers, and nothing changed anywhere.
     assert.deepEqual(await workerState(tabs[1]).then((s) => [s.status, s.epoch]), ["logged-in", epoch]);
-    // Every tab got the hints (and may have asked the worker); a round trip after that
-    // answers after the tab's own get-state was handled.
+    // Every tab got the forged channel posts (the client does not listen there, but a client
+    // that did would have reacted by now: a round trip after the sentinel answers after any
+    // get-state such a client sent).
     for (const t of tabs) {
       await t.evaluate(async () => {
         await window.__sentinel;
