@@ -7,16 +7,24 @@
 // performance.timeOrigin + performance.now().
 //
 //   NODE_EXTRA_CA_CERTS=$(mkcert -CAROOT)/rootCA.pem node bench/propagation.mjs
-//   BENCH_TABS=20 BENCH_TRIALS=20 (defaults); BENCH_VERBOSE=1 prints each trial's samples
+//   BENCH_TABS=20 BENCH_TRIALS=100 BENCH_FEW_TRIALS=20 (defaults); BENCH_VERBOSE=1 prints each
+//   trial's samples. TRIALS logouts and as many logins on client-only pages (the figure the
+//   SPEC's target is read from: with 100, p99 is the second slowest, not the slowest) and
+//   TRIALS `storage` events; FEW_TRIALS of each on the demo app's pages and of the 1 s poll.
+//
+// Logins are timed twice: from the server's answer to /api/login (the demo's `lastLoginAt`,
+// Unix ms: the login has happened, as a logout has when `logout()` is called) and from the
+// page's fetch (so with the login round trip).
 //
 // "all tabs": per trial, the time until the LAST of the N tabs saw the change (the SPEC's
 // figure: "seen by all 20 open tabs"); "each tab": every (tab, trial) sample.
 
 import { readFileSync } from "node:fs";
-import { launchBrowser, startDemo, waitFor, closeContext } from "../e2e/harness.mjs";
+import { launchBrowser, startDemo, waitFor, closeContext, demoConfig } from "../e2e/harness.mjs";
 
 const TABS = Number(process.env.BENCH_TABS ?? 20);
-const TRIALS = Number(process.env.BENCH_TRIALS ?? 20);
+const TRIALS = Number(process.env.BENCH_TRIALS ?? 100);
+const FEW_TRIALS = Number(process.env.BENCH_FEW_TRIALS ?? 20);
 const WAIT = { timeout: 60_000 };
 const QUIET_MS = 250; // after a trigger, the harness looks at the tabs no sooner than this
 
@@ -87,8 +95,16 @@ function quantile(xs, q) {
   return s[i];
 }
 
-/** Lockstep: N demo tabs, TRIALS logouts (and the logins between them). */
-async function benchLockstep(browser, demo, pages) {
+/** Lockstep: N demo tabs, `trials` logouts (and the logins between them). */
+async function benchLockstep(browser, demo, pages, trials) {
+  // Client-only pages log out to a client-only login page, so that a login too reaches
+  // pages that run nothing but the client; the demo app's tabs go to the demo's login page.
+  const loginPath = pages === "bench" ? "/bench-login.html" : "/login";
+  if (pages === "bench") {
+    await demo.setConfig(demoConfig({ loginUrl: loginPath, idle: { timeoutSeconds: 900, warningSeconds: 60 } }));
+  } else {
+    await demo.reset(); // the demo's own config
+  }
   const context = await browser.newContext();
   await context.addInitScript(recordSubscriber);
   const urls = Array.from({ length: TABS }, (_, i) => `${demo.appOrigin}/${pages === "bench" ? "bench.html" : i % 4 === 3 ? "app2/" : "app1/"}?tab=${i}`);
@@ -113,16 +129,21 @@ async function benchLockstep(browser, demo, pages) {
   }, { message: "tabs settled", interval: 250, delay, ...WAIT });
   await settled(() => true);
 
-  const samples = { logout: [], login: [] };
-  const worst = { logout: [], login: [] };
+  // loginAnswered: a login timed from the moment the server made its answer (`lastLoginAt`,
+  // Unix ms on the pages' clock) rather than from the page's fetch: what is left is the
+  // answer's way back, the worker and the fan-out, as in a logout. `lead`: per login, how long
+  // before the first tab saw it the answer was made (a check of the two clocks: never < 0).
+  const samples = { logout: [], login: [], loginAnswered: [] };
+  const worst = { logout: [], login: [], loginAnswered: [] };
+  const lead = [];
   const login = () => first.evaluate(() => {
     fetch("/api/login", { method: "POST", headers: { "content-type": "application/json" },
       body: JSON.stringify({ username: "ada", password: "lovelace" }) });
   });
   await login();
-  let [{ epoch }] = await settled((s) => s.status === "logged-in" && s.path !== "/login");
+  let [{ epoch }] = await settled((s) => s.status === "logged-in" && s.path !== loginPath);
 
-  for (let trial = 0; trial < 2 * TRIALS; trial++) {
+  for (let trial = 0; trial < 2 * trials; trial++) {
     const kind = trial % 2 === 0 ? "logout" : "login";
     const next = epoch + 1;
     // Quiet pages before the trigger: nothing in flight, nothing still loading.
@@ -139,7 +160,7 @@ async function benchLockstep(browser, demo, pages) {
     // The first look comes after the news has spread: looking at 20 tabs over CDP wakes each
     // of them, and a look at once put that work inside the window being timed (same dist, 3
     // alternated runs of 15 trials: "all tabs" p50 23.2 ms looking at once, 13.6 looking later).
-    await settled((s) => s.status === want && s.epoch === next && (s.path === "/login") === (kind === "logout"), QUIET_MS);
+    await settled((s) => s.status === want && s.epoch === next && (s.path === loginPath) === (kind === "logout"), QUIET_MS);
     const seen = await Promise.all(tabs.map((p) => p.evaluate((e) =>
       JSON.parse(sessionStorage.getItem("bench:seen") ?? "[]").concat(window.__benchSeen ?? []).find((r) => r.epoch === e)?.t ?? null, next)));
     if (seen.some((t) => t == null)) throw new Error(`trial ${trial}: a subscriber never ran for epoch ${next}`);
@@ -147,14 +168,22 @@ async function benchLockstep(browser, demo, pages) {
     if (process.env.BENCH_VERBOSE) console.log(kind, lat.map((x) => x.toFixed(0)).sort((a, b) => a - b).join(" "));
     samples[kind].push(...lat);
     worst[kind].push(Math.max(...lat));
+    if (kind === "login") {
+      const answered = (await demo.counters()).lastLoginAt;
+      if (!(answered > t0)) throw new Error(`trial ${trial}: no login answer after the trigger (lastLoginAt ${answered})`);
+      const fromAnswer = seen.map((t) => t - answered);
+      samples.loginAnswered.push(...fromAnswer);
+      worst.loginAnswered.push(Math.max(...fromAnswer));
+      lead.push(Math.min(...fromAnswer));
+    }
     epoch = next;
   }
   await closeContext(context);
-  return { samples, worst };
+  return { samples, worst, lead };
 }
 
 /** Plain pages (no worker) on the same origin: localStorage written by one, seen by the rest. */
-async function benchBaseline(browser, demo, mode) {
+async function benchBaseline(browser, demo, mode, trials) {
   const context = await browser.newContext({ serviceWorkers: "block" });
   const url = `${demo.appOrigin}/style.css`; // any plain same-origin document
   const tabs = await Promise.all(Array.from({ length: TABS }, async () => {
@@ -181,7 +210,7 @@ async function benchBaseline(browser, demo, mode) {
   }, mode)));
   const samples = [];
   const worst = [];
-  for (let n = 1; n <= 2 * TRIALS; n++) {
+  for (let n = 1; n <= 2 * trials; n++) {
     const writer = tabs[n % TABS];
     await machineQuiet();
     const t0 = await writer.evaluate((n) => {
@@ -212,35 +241,41 @@ async function main() {
     // Client-only pages (demo/static/bench.html) like the baselines' blank pages; then the demo
     // app, whose pages re-render on every change: on 2 cores that rendering in 20 visible tabs
     // delays the delivery to the later tabs.
-    const lockstep = await benchLockstep(browser, demo, "bench");
-    const app = await benchLockstep(browser, demo, "app");
-    const storage = await benchBaseline(browser, demo, "storage");
-    const poll = await benchBaseline(browser, demo, "poll");
+    const lockstep = await benchLockstep(browser, demo, "bench", TRIALS);
+    const app = await benchLockstep(browser, demo, "app", FEW_TRIALS);
+    const storage = await benchBaseline(browser, demo, "storage", TRIALS);
+    const poll = await benchBaseline(browser, demo, "poll", FEW_TRIALS);
     const rows = [
       ["Lockstep logout", lockstep.worst.logout, lockstep.samples.logout],
+      ["Lockstep login", lockstep.worst.loginAnswered, lockstep.samples.loginAnswered],
       ["Lockstep login*", lockstep.worst.login, lockstep.samples.login],
       ["  demo app logout", app.worst.logout, app.samples.logout],
+      ["  demo app login", app.worst.loginAnswered, app.samples.loginAnswered],
       ["  demo app login*", app.worst.login, app.samples.login],
       ["storage event", storage.worst, storage.samples],
       ["localStorage 1 s poll", poll.worst, poll.samples],
     ];
-    console.log(`\nPropagation to ${TABS} tabs, ${TRIALS} trials each (ms; headless Chromium, ${process.platform}, ${new Date().toISOString()})\n`);
-    console.log(`${"approach".padEnd(24)}${"all p50".padStart(9)}${"all p99".padStart(9)}${"all max".padStart(9)}${"tab p50".padStart(9)}${"tab p99".padStart(9)}`);
+    console.log(`\nPropagation to ${TABS} tabs (ms; headless Chromium, ${process.platform}, ${new Date().toISOString()})\n`);
+    console.log(`${"approach".padEnd(24)}${"trials".padStart(7)}${"all p50".padStart(9)}${"all p99".padStart(9)}${"all max".padStart(9)}${"tab p50".padStart(9)}${"tab p99".padStart(9)}`);
     for (const [name, w, s] of rows) {
-      console.log(`${name.padEnd(24)}${fmt(quantile(w, 0.5))}${fmt(quantile(w, 0.99))}${fmt(Math.max(...w))}${fmt(quantile(s, 0.5))}${fmt(quantile(s, 0.99))}`);
+      console.log(`${name.padEnd(24)}${String(w.length).padStart(7)}${fmt(quantile(w, 0.5))}${fmt(quantile(w, 0.99))}${fmt(Math.max(...w))}${fmt(quantile(s, 0.5))}${fmt(quantile(s, 0.99))}`);
     }
     const ratio = quantile(poll.worst, 0.99) / quantile(lockstep.worst.logout, 0.99);
     console.log(`\nall = per trial, until the last tab saw it; tab = every (tab, trial) sample.`);
     console.log(`Lockstep rows: pages that run only the client (/bench.html); "demo app": the demo's app pages.`);
-    console.log(`* login is timed from the page's fetch('/api/login'), so it includes the login round trip.`);
-    console.log(`SPEC target: logout seen by all ${TABS} tabs, p99 <= 20 ms -> ${quantile(lockstep.worst.logout, 0.99) <= 20 ? "met" : "NOT met"}; `
+    console.log(`login: timed from the server's answer to /api/login (the first tab saw it ${fmt(Math.min(...lockstep.lead, ...app.lead)).trim()} ms or more after it);`);
+    console.log(`login*: timed from the page's fetch('/api/login'), so it includes the login round trip.`);
+    const met = Math.max(quantile(lockstep.worst.logout, 0.99), quantile(lockstep.worst.loginAnswered, 0.99)) <= 20;
+    console.log(`SPEC target: logout and login seen by all ${TABS} tabs, p99 <= 20 ms -> ${met ? "met" : "NOT met"}; `
       + `1 s poll p99 / Lockstep p99 = ${ratio.toFixed(0)}x (target >= 50x). Run time ${((now() - started) / 1000).toFixed(0)} s.`);
     console.log(`Each trigger waited for a quiet machine (>= 80% idle over 100 ms, at most 5 s); ${notQuiet.count} went ahead without one.`);
     // One JSON line for bench/perf.mjs's report (all = until the last of the tabs saw it).
     const q = (xs) => ({ p50: +quantile(xs, 0.5).toFixed(1), p99: +quantile(xs, 0.99).toFixed(1), max: +Math.max(...xs).toFixed(1) });
     console.log(JSON.stringify({
-      tabs: TABS, trials: TRIALS, logout: q(lockstep.worst.logout), login: q(lockstep.worst.login),
-      appLogout: q(app.worst.logout), appLogin: q(app.worst.login),
+      tabs: TABS, trials: TRIALS, fewTrials: FEW_TRIALS, logout: q(lockstep.worst.logout), login: q(lockstep.worst.login),
+      loginFromAnswer: q(lockstep.worst.loginAnswered),
+      appLogout: q(app.worst.logout), appLogin: q(app.worst.login), appLoginFromAnswer: q(app.worst.loginAnswered),
+      answerLeadMin: +Math.min(...lockstep.lead, ...app.lead).toFixed(2),
       storageEvent: q(storage.worst), poll1s: q(poll.worst), pollOverLockstepP99: +ratio.toFixed(1),
       triggersWithoutQuiet: notQuiet.count,
     }));

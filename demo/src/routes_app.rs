@@ -66,6 +66,7 @@ fn login(shared: &Shared, req: &Req) -> Resp {
     let lifetime = st.settings.expires_in;
     let issued = st.sessions.login(&c.username, tokens, now, lifetime);
     st.remember(&issued.access_token, &issued.refresh_token);
+    st.counters.last_login_at = Some(crate::state::unix_ms_fine());
     let resp = reply::json(
         200,
         &json!({

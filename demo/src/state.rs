@@ -113,6 +113,14 @@ pub fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// `unix_ms` to the microsecond, as a page's `performance.timeOrigin + performance.now()`.
+pub fn unix_ms_fine() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
 /// The most token pairs `issued` remembers (oldest dropped first).
 pub const MAX_ISSUED: usize = 1000;
 
@@ -163,6 +171,9 @@ pub struct Counters {
     pub logout_without_bearer: u64,
     /// `/api/login` requests refused for want of the `lockstep-worker` header.
     pub login_without_worker: u64,
+    /// Unix time (ms, to the microsecond) the last successful `/api/login` answer was made:
+    /// where bench/propagation.mjs times "login seen by all tabs" from.
+    pub last_login_at: Option<f64>,
 }
 
 /// `POST /__test/settings`; back to defaults on `POST /__test/reset`.
