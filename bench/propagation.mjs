@@ -10,7 +10,8 @@
 //   BENCH_TABS=20 BENCH_TRIALS=100 BENCH_FEW_TRIALS=20 (defaults); BENCH_VERBOSE=1 prints each
 //   trial's samples. TRIALS logouts and as many logins on client-only pages (the figure the
 //   SPEC's target is read from: with 100, p99 is the second slowest, not the slowest) and
-//   TRIALS `storage` events; FEW_TRIALS of each on the demo app's pages and of the 1 s poll.
+//   2 × TRIALS `storage` events; FEW_TRIALS logouts and logins on the demo app's pages, 2 ×
+//   FEW_TRIALS changes for the 1 s poll.
 //
 // Logins are timed twice: from the server's answer to /api/login (the demo's `lastLoginAt`,
 // Unix ms: the login has happened, as a logout has when `logout()` is called) and from the
