@@ -125,12 +125,16 @@ test("the README walkthrough: three tabs log in, burst, log out, log in and end 
     await a.locator("#username").pressSequentially("ada");
     await a.locator("#password").pressSequentially("lovelace");
     await shot(a, "02-login-form");
+    const beforeLogin = Date.now();
     await a.click("#login-submit");
     for (const [i, t] of tabs.entries()) await waitBackLoggedIn(t, paths[i]).catch((e) => assert.fail(`${e.message}\n${why()}`));
     for (const t of tabs) assert.equal(await text(t, "#user"), "ada");
     const epoch1 = Number(await text(a, "#epoch"));
     for (const t of tabs) assert.equal(Number(await text(t, "#epoch")), epoch1);
-    assert.equal((await demo.counters()).login, 1);
+    const afterLogin = await demo.counters();
+    assert.equal(afterLogin.login, 1);
+    // When the answer was made, on the pages' clock (bench/propagation.mjs times logins from it).
+    assert.ok(afterLogin.lastLoginAt >= beforeLogin && afterLogin.lastLoginAt <= Date.now(), `lastLoginAt ${afterLogin.lastLoginAt} not in [${beforeLogin}, now]`);
     await a.bringToFront();
     const shotA = await a.screenshot({ path: path.join(ARTIFACTS, "demo-03-app1-logged-in.png") });
     await b.bringToFront();

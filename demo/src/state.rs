@@ -105,20 +105,19 @@ pub struct State {
     pub refused_ids: u64,
 }
 
+/// Wall-clock time since the Unix epoch (zero for a clock set before it).
+fn since_epoch() -> std::time::Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+}
+
 /// Wall-clock milliseconds since the Unix epoch (for timestamps tests compare with theirs).
 pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    u64::try_from(since_epoch().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `unix_ms` to the microsecond, as a page's `performance.timeOrigin + performance.now()`.
 pub fn unix_ms_fine() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or(0.0)
+    since_epoch().as_secs_f64() * 1000.0
 }
 
 /// The most token pairs `issued` remembers (oldest dropped first).
