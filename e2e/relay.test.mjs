@@ -248,6 +248,35 @@ test("login, logout and a late tab reach all five tabs; the state survives a sto
   }
 });
 
+test("a tab whose URL changed by pushState leaves for the login page with that URL, and comes back to it", async () => {
+  await demo.reset();
+  await demo.setConfig(config());
+  const context = await newContext();
+  try {
+    const { tabs } = await openFive(context);
+    assert.equal((await loginFrom(tabs[0])).status, 200);
+    await everyTab(tabs, (s) => s.status === "logged-in", "every tab logged in");
+    // A client-side route change. The browser's `Client.url` stays the URL the page was
+    // loaded at (Chromium 156, as the spec says): the client tells the worker where it is.
+    // Its messages arrive in order, so once a later request is answered the worker knows.
+    const moved = "/app1/orders/8?view=full";
+    await tabs[1].evaluate((to) => history.pushState(null, "", to), moved);
+    await tabs[1].evaluate(() => window.demo.session.stayActive());
+    const loads = () => tabs[1].evaluate(() => JSON.parse(sessionStorage.getItem("relay:loads")).length);
+    const loadsBefore = await loads();
+    await tabs[3].evaluate(() => window.demo.session.logout());
+    await everyTab(tabs, (s) => s.status === "logged-out" && new URL(s.href).pathname === "/login", "every tab on /login");
+    assert.equal(returnToOf((await stateOf(tabs[1])).href), moved);
+    assert.equal(await loads(), loadsBefore + 1, "one page load: the login page");
+    // Back after a login in another tab: to the URL the tab had, not the one it was opened on.
+    assert.equal((await loginFrom(tabs[4])).status, 200);
+    await everyTab(tabs, (s) => s.status === "logged-in" && new URL(s.href).pathname !== "/login", "every tab back");
+    assert.equal(pathOf((await stateOf(tabs[1])).href), moved);
+  } finally {
+    await closeContext(context);
+  }
+});
+
 test("news keeps reaching tabs that stay on their page: through worker restarts, and while a tab's requests cross", async () => {
   // Every activity moves the shared idle deadline and is news to every tab, with no page
   // leaving: the same documents must keep hearing, whichever way the worker reaches them (a
@@ -289,11 +318,11 @@ test("news keeps reaching tabs that stay on their page: through worker restarts,
     };
     await stopWorker(sw);
     // The restarted worker has no port of tabs 1 and 2: they hear from client.postMessage,
-    // and each gives it a port (a get-state when idle).
+    // and each gives it a port (a hello when idle).
     const asked = await Promise.all([1, 2].map((i) => sent(tabs[i]).then((l) => l.length)));
     await round(0);
     for (const i of [1, 2]) assert.ok((await viaClient(tabs[i])) >= 1, `tab ${i} heard from client.postMessage`);
-    await waitFor(async () => (await Promise.all([1, 2].map((i) => sent(tabs[i])))).every((l, k) => l.slice(asked[k]).includes("get-state")),
+    await waitFor(async () => (await Promise.all([1, 2].map((i) => sent(tabs[i])))).every((l, k) => l.slice(asked[k]).includes("hello")),
       { message: "tabs 1 and 2 give the restarted worker a port" });
     await round(1, 6); // six requests cross: tab 1 keeps open the newest port the worker holds
     await round(2);

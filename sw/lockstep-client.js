@@ -236,8 +236,8 @@ class Session {
   #state; #rawKey = null; #idle = null; #debug = false; #wakeAt = null;
   #subs = new Set(); #warnSubs = new Set(); #warning = null;
   #warnTimer = 0; #tickTimer = 0; #lastTick = -Infinity; #lastActivity = -Infinity;
-  #pendingGet = null; #fallbackAnswered = null;
-  #leavingTo = null; #relisten = false;
+  #pendingGet = null; #toldUrl = null; #fallbackAnswered = null;
+  #leavingTo = null; #leaveTimer = 0; #relisten = false;
   #ports = new ReplyPorts((data) => {
     this.#relisten = false; // the worker sends us news on our port
     this.#onNews(data);
@@ -318,7 +318,10 @@ class Session {
   }
 
   /** A page that starts on a URL it must leave leaves at once: no flash of the app. */
-  #hello() { return this.#ask({ v: V, type: "hello", url: location.href }, { leaveAtOnce: true }); }
+  #hello() {
+    this.#toldUrl = location.href;
+    return this.#ask({ v: V, type: "hello", url: this.#toldUrl }, { leaveAtOnce: true });
+  }
 
   /** A freshly restarted worker may still be loading its wasm and say `not-ready`. */
   async #helloWithRetry() {
@@ -352,11 +355,20 @@ class Session {
     else this.#log("ignored worker message", data);
   }
 
+  /**
+   * Asks for the state, saying where the tab is: the worker knows only the URL the page was
+   * loaded at (a `Client`'s URL does not follow `pushState`), and a tab must leave from, and
+   * come back to, the URL it is at. A `hello`: an older worker takes it too.
+   */
   #refresh() {
-    this.#pendingGet ??= this.#ask({ v: V, type: "get-state" })
-      .catch((e) => this.#log("get-state failed", e))
-      .finally(() => { this.#pendingGet = null; });
-    return this.#pendingGet;
+    const url = location.href;
+    if (this.#pendingGet?.url === url) return this.#pendingGet.done;
+    this.#toldUrl = url;
+    const done = this.#ask({ v: V, type: "hello", url })
+      .catch((e) => this.#log("refresh failed", e))
+      .finally(() => { if (this.#pendingGet?.done === done) this.#pendingGet = null; });
+    this.#pendingGet = { url, done };
+    return done;
   }
 
   #apply(m, leaveAtOnce = false) {
@@ -386,16 +398,19 @@ class Session {
     // Subscribers run first and synchronously, so apps can close sockets before leaving.
     if (changed || go != null) this.#notify();
     this.#arm();
-    // The reply and the broadcast may both carry it: leave once, not twice.
     // News that reached every tab: the page leaves a moment later. Loading a page is heavy,
     // and 20 tabs starting to load at once delayed the delivery of the news to the tabs still
     // waiting for it (on 2 cores, "seen by all 20 tabs" fell from p50 73 ms to 25 ms with the
     // pause). The worker already blocks this session's API requests, so nothing leaks in
     // between. A page just starting leaves at once.
-    if (go != null && go !== this.#leavingTo) {
+    // The latest word wins, and the same word twice (a reply and a broadcast) leaves once: a
+    // later message may correct the target (the worker's first news to a tab can carry the
+    // URL the tab had before a `pushState`) or say to stay (a login right after a logout).
+    if (go !== this.#leavingTo) {
+      clearTimeout(this.#leaveTimer);
       this.#leavingTo = go;
-      if (leaveAtOnce) location.replace(go);
-      else setTimeout(() => location.replace(go), NAVIGATE_PAUSE_MS);
+      if (go != null && leaveAtOnce) location.replace(go);
+      else if (go != null) this.#leaveTimer = setTimeout(() => location.replace(go), NAVIGATE_PAUSE_MS);
     }
   }
 
@@ -460,6 +475,11 @@ class Session {
       this.#reportActivity();
     });
     addEventListener("focus", () => this.#refresh());
+    // A move within the page (pushState, a fragment): tell the worker the new URL.
+    // Only when the URL changed: routers also `replaceState` the same URL (scroll positions).
+    const moved = () => { if (location.href !== this.#toldUrl) this.#refresh(); };
+    if (globalThis.navigation?.addEventListener) navigation.addEventListener("currententrychange", moved);
+    else for (const t of ["popstate", "hashchange"]) addEventListener(t, moved);
     // Also a page restored from the back/forward cache, which missed every message between.
     addEventListener("pageshow", () => this.#refresh());
   }

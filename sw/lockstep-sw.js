@@ -237,52 +237,69 @@
       .then((resp) => resp.text().then((text) => [resp.status, bounded(text, wasm.max_response())]));
   };
 
-  // Each tab's newest reply port (client id → port): state messages go there when there is
-  // one. A port is a pipe straight to the tab's process; `client.postMessage` goes through the
-  // browser process, which made the news reach the last of 20 tabs in 14–18 ms (median) instead
-  // of 5 (bench/fanout.mjs). Lost when the worker stops: a tab that then hears from
-  // `client.postMessage` sends a new one (lockstep-client.js, `ReplyPorts`).
-  const ports = new Map();
-  const keepPort = (id, port) => {
-    const old = ports.get(id);
-    if (old && old !== port) old.close();
-    ports.set(id, port);
-    // Every page load adds one; a broadcast forgets those of pages gone, and so does this
-    // when there has been none for long (a look whenever their number has doubled).
-    if (ports.size > forgetAt) {
+  // The tabs the worker knows (client id → { client, url, port }): each tab's Client and URL
+  // as of its last message or the last `clients.matchAll`, and its newest reply port. State
+  // messages go to the port when there is one: a port is a pipe straight to the tab's
+  // process, where `client.postMessage` goes through the browser process (the news reached the
+  // last of 20 tabs in 14–18 ms, median, instead of 5: bench/fanout.mjs). Ports are lost when
+  // the worker stops: a tab that then hears from `client.postMessage` sends a new one
+  // (lockstep-client.js, `ReplyPorts`).
+  const tabs = new Map();
+  const meet = (client, port) => {
+    const old = tabs.get(client.id);
+    const kept = port || (old && old.port);
+    if (old && old.port && old.port !== kept) old.port.close();
+    tabs.set(client.id, { client, url: client.url, port: kept });
+    // Every page load adds one; a broadcast forgets the pages gone, and so does this when
+    // there has been none for long (a look whenever their number has doubled).
+    if (tabs.size > forgetAt) {
       forgetAt = Infinity;
       later(clients.matchAll({ includeUncontrolled: true, type: "window" }).then(forgetGone)
-        .finally(() => { forgetAt = Math.max(100, 2 * ports.size); }));
+        .finally(() => { forgetAt = Math.max(100, 2 * tabs.size); }));
     }
   };
   let forgetAt = 100;
-  // Closes and forgets the ports of tabs not in `list` (closed, or navigated: a new page is a
-  // new client).
+  // Forgets the tabs not in `list` (closed, or navigated: a new page is a new client) and
+  // closes their ports.
   const forgetGone = (list) => {
     const ids = new Set(list.map((client) => client.id));
-    for (const [id, port] of ports) {
+    for (const [id, tab] of tabs) {
       if (!ids.has(id)) {
-        port.close();
-        ports.delete(id);
+        if (tab.port) tab.port.close();
+        tabs.delete(id);
       }
     }
   };
+  const post = (tab, at) => (tab.port || tab.client).postMessage(wasm.state_message(at, tab.url, tab.client.id));
 
-  // Sends every tab its state message, then the same on the BroadcastChannel (for app scripts
-  // that watch it; the client does not: see PROTOCOL.md); navigates the tabs that do not run
-  // the client (controlled ones only).
+  // Sends every tab its state message: first the tabs known, at once; then, from the
+  // browser's list, the tabs not known (pages that have not spoken yet, a restarted worker)
+  // or whose URL is not the one the message was written for (the client follows the latest).
+  // Asking the browser first put `clients.matchAll` in the way of every delivery: 0.5–2.5 ms
+  // after a logout, 1–5 ms after a login, whose answer is still on its way to the page
+  // (traced in the worker, 60 of each). The engine writes each tab's message for the URL the
+  // tab last said it was at (`tab_url`). Then the same on the BroadcastChannel (for app
+  // scripts that watch it; the client does not: see PROTOCOL.md); navigates the tabs that do
+  // not run the client (controlled ones only), from the browser's list.
   const broadcast = async () => {
-    const list = await clients.matchAll({ includeUncontrolled: true, type: "window" });
     const at = now();
+    const sent = new Map();
+    for (const [id, tab] of tabs) {
+      post(tab, at);
+      sent.set(id, tab.url);
+    }
+    const list = await clients.matchAll({ includeUncontrolled: true, type: "window" });
+    const then = now();
     const go = [];
     for (const client of list) {
+      meet(client);
+      if (sent.get(client.id) !== client.url) post(tabs.get(client.id), then);
       const target = wasm.follow(client.url, client.id);
-      (ports.get(client.id) || client).postMessage(wasm.state_message(at, client.url));
       if (target !== undefined) go.push([client, target]);
     }
     forgetGone(list);
     const channel = new BroadcastChannel("lockstep");
-    channel.postMessage(wasm.state_message(at, ""));
+    channel.postMessage(wasm.state_message(then, "", ""));
     channel.close();
     for (const [client, target] of go) await client.navigate(target).catch(() => {});
   };
@@ -622,7 +639,7 @@
       }
       if (port) port.postMessage(reply);
       if (!live) return;
-      if (port) keepPort(source.id, port);
+      meet(source, port);
       runEffects();
       // Without cookie events (other browsers) a tab's message is the cue to re-read the marker.
       if (wasm.marker_cookie() !== undefined) later(recheck());

@@ -64,7 +64,7 @@ fn a_session_runs_its_whole_cycle_through_the_exports() {
     assert_eq!(queued.iter().map(|e| does(e)).collect::<Vec<_>>().first().map(String::as_str), Some("broadcast"), "{queued:?}");
     let persist = queued.iter().find(|e| does(e) == "persist").expect("persisted");
     assert!(field(persist, "state").as_string().unwrap().contains("\"loggedIn\":true"));
-    let message = shell::state_message(T0, "https://app.example.test/orders");
+    let message = shell::state_message(T0, "https://app.example.test/orders", "tab-1");
     assert_eq!(status(&message).as_deref(), Some("logged-in"), "{message}");
 
     // An API call gets the bearer; its 401 starts one refresh, which the request waits for.

@@ -41,6 +41,8 @@ pub const LOGOUT_RETRY_MAX_MS: u64 = 60_000;
 const MAX_GREETED: usize = 256;
 /// Client ids are UUIDs in browsers; anything longer is not kept.
 const MAX_CLIENT_ID_BYTES: usize = 128;
+/// The longest URL a tab's `hello` may move it to (longer ones are not kept).
+const MAX_TAB_URL_BYTES: usize = 2048;
 /// Ends of session whose logout call is still owed; beyond this the oldest is dropped.
 const MAX_PENDING_LOGOUTS: usize = 16;
 
@@ -181,6 +183,10 @@ pub struct Engine {
     seen_marker: Option<cross_site::Marker>,
     /// Oldest first. Vecs, not VecDeques: a few entries, and one collection type less in the wasm.
     greeted: Vec<String>,
+    /// The URL a tab last said it was at (`hello`), where it differs from the one the browser
+    /// gives (a `Client`'s URL is the one its page was loaded at: `pushState` does not change
+    /// it). Oldest first; not persisted: the client says it again to a restarted worker.
+    moved: Vec<(String, String)>,
     effects: Vec<Effect>,
 }
 
@@ -202,6 +208,7 @@ impl Engine {
             next_marker: None,
             seen_marker: None,
             greeted: Vec::new(),
+            moved: Vec::new(),
             effects: Vec::new(),
         }
     }
@@ -287,6 +294,26 @@ impl Engine {
         }
     }
 
+    /// The URL the tab `client_id` is at: the one it said in its last `hello` when that
+    /// differs from `client_url`, the browser's (a page can move only within its origin:
+    /// `pushState`); otherwise `client_url`.
+    pub fn tab_url<'a>(&'a self, client_id: &str, client_url: &'a str) -> &'a str {
+        self.moved.iter().find(|(id, _)| id == client_id).map_or(client_url, |(_, url)| url.as_str())
+    }
+
+    fn tab_said(&mut self, client_id: &str, client_url: &str, url: &str) {
+        if let Some(i) = self.moved.iter().position(|(id, _)| id == client_id) {
+            self.moved.remove(i);
+        }
+        if url == client_url || client_id.len() > MAX_CLIENT_ID_BYTES || url.len() > MAX_TAB_URL_BYTES || !same_origin(url, client_url) {
+            return;
+        }
+        if self.moved.len() >= MAX_GREETED {
+            self.moved.remove(0);
+        }
+        self.moved.push((client_id.to_string(), url.to_string()));
+    }
+
     /// True when the tab with this id runs the Lockstep client, which navigates by itself;
     /// other tabs must be navigated by the worker.
     pub fn navigates_itself(&self, client_id: &str) -> bool {
@@ -311,15 +338,16 @@ impl Engine {
             self.greeted.push(client_id.to_string());
             self.emit(Effect::Persist);
         }
-        match message {
-            ClientMessage::Hello { .. } => {}
+        match &message {
+            ClientMessage::Hello { url } => self.tab_said(client_id, client_url, url),
             ClientMessage::Activity => self.activity(now),
             ClientMessage::Logout => self.end_session(now, Reason::Logout, true),
             ClientMessage::GetState | ClientMessage::Tick => {}
         }
-        // The tab's own URL as the worker saw it decides where it goes; never the URL a
-        // page claims in its message.
-        self.state_message(now, client_url)
+        // Where the tab goes is decided from its URL: the browser's, or the one it said in a
+        // `hello` if that is in the same origin (where `pushState` can take a page anyway).
+        // A return URL is checked against the origin and scope either way (return_url.rs).
+        self.state_message(now, self.tab_url(client_id, client_url))
     }
 
     /// Only the clock moved (a tab's timer, any other event).
@@ -478,6 +506,20 @@ impl Engine {
         self.check_deadlines(now);
         Ok(())
     }
+}
+
+/// Whether `url` is in the origin of `base`, a URL as the browser serialises it: the same
+/// scheme, host and port, then a `/` (so not `https://app.test@evil.test/`). Both are checked
+/// again where a URL is used (return_url.rs).
+fn same_origin(url: &str, base: &str) -> bool {
+    let (url, base) = (url.as_bytes(), base.as_bytes());
+    // The first `/` after the scheme's `//` ends the origin.
+    let mut slashes = 0;
+    let end = base.iter().position(|&b| {
+        slashes += usize::from(b == b'/');
+        slashes == 3
+    });
+    matches!((end, end.and_then(|e| url.get(e))), (Some(e), Some(b'/')) if url.get(..e) == base.get(..e))
 }
 
 #[cfg(test)]

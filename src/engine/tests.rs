@@ -908,3 +908,36 @@ fn a_logout_call_is_delivered_when_the_server_answered_below_500() {
     assert!(Engine::logout_delivered(Some(200)) && Engine::logout_delivered(Some(401)) && Engine::logout_delivered(Some(499)));
     assert!(!Engine::logout_delivered(Some(500)) && !Engine::logout_delivered(Some(503)) && !Engine::logout_delivered(None));
 }
+
+#[test]
+fn a_tab_that_moved_within_its_page_leaves_from_where_it_said_it_is() {
+    let mut e = logged_in();
+    let loaded = format!("{APP}/app1/orders?id=7");
+    let hello = |url: &str| json!({ "v": 1, "type": "hello", "url": url }).to_string();
+    // After a pushState the browser still gives the URL the page was loaded at.
+    let moved = format!("{APP}/app1/orders?id=8");
+    let reply: Value = serde_json::from_str(&e.handle_message(T0, "tab-a", &loaded, &hello(&moved))).unwrap();
+    assert_eq!(reply["navigate"], Value::Null);
+    assert_eq!(e.tab_url("tab-a", &loaded), moved);
+    assert_eq!(e.tab_url("tab-b", &loaded), loaded, "only the tab that said so");
+    send(&mut e, T0, "logout");
+    drain(&mut e);
+    assert_eq!(state(&e, T0, e.tab_url("tab-a", &loaded))["navigate"], "https://app.example.test/login?returnTo=/app1/orders%3Fid%3D8");
+    // Another origin (look-alikes included), a relative or broken URL, one over 2048 bytes: not kept.
+    let long = format!("{APP}/{}", "a".repeat(3000));
+    let bads = ["https://evil.test/app1/x", "https://app.example.test@evil.test/x", "https://app.example.test.evil.test/x", "https://app.example.test:444/x", "http://app.example.test/x", "/app1/x", "not a url", "", long.as_str()];
+    for bad in bads {
+        let reply: Value = serde_json::from_str(&e.handle_message(T0, "tab-c", &loaded, &hello(bad))).unwrap();
+        assert_eq!(reply["type"], "state", "{bad}");
+        assert_eq!(e.tab_url("tab-c", &loaded), loaded, "{bad}");
+    }
+    // A tab that says it is back where it was loaded is forgotten; the list is bounded.
+    e.handle_message(T0, "tab-a", &loaded, &hello(&loaded));
+    assert_eq!(e.tab_url("tab-a", &loaded), loaded);
+    for i in 0..300 {
+        e.handle_message(T0, &format!("t{i}"), &loaded, &hello(&format!("{APP}/app1/{i}")));
+    }
+    assert_eq!(e.moved.len(), MAX_GREETED);
+    assert_eq!(e.tab_url("t299", &loaded), format!("{APP}/app1/299"));
+    assert_eq!(e.tab_url("t0", &loaded), loaded, "the oldest went first");
+}

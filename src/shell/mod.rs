@@ -192,17 +192,17 @@ pub fn logout_result(now: f64, epoch: f64, status: Option<u16>) {
     with_engine(|e| e.handle_logout_result(ms(now), epoch as u64, Engine::logout_delivered(status)));
 }
 
-/// The state message for the tab at `url` (`""`: the BroadcastChannel's).
+/// The state message for the tab `id` at `url` (the browser's; `""`: the BroadcastChannel's).
 #[wasm_bindgen]
-pub fn state_message(now: f64, url: &str) -> String {
-    with_engine(|e| e.state_message(ms(now), url)).unwrap_or_default()
+pub fn state_message(now: f64, url: &str, id: &str) -> String {
+    with_engine(|e| e.state_message(ms(now), e.tab_url(id, url))).unwrap_or_default()
 }
 
 /// Where the worker must navigate the tab `id` at `url`: only tabs that do not run the
 /// client, which navigates by itself.
 #[wasm_bindgen]
 pub fn follow(url: &str, id: &str) -> Option<String> {
-    with_engine(|e| e.follow_target(url).filter(|_| !e.navigates_itself(id))).flatten()
+    with_engine(|e| e.follow_target(e.tab_url(id, url)).filter(|_| !e.navigates_itself(id))).flatten()
 }
 
 /// A page message (its JSON text; `None` when it was over 4096 UTF-16 units and was not
