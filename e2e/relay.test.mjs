@@ -112,6 +112,14 @@ async function openFive(context) {
   return { tabs: [first, ...rest], urls };
 }
 
+/** Opens the five relay tabs and logs in from the first: every tab logged in at `epoch`. */
+async function fiveLoggedIn(context) {
+  const five = await openFive(context);
+  assert.equal((await loginFrom(five.tabs[0])).status, 200);
+  const [{ epoch }] = await everyTab(five.tabs, (s) => s.status === "logged-in", "every tab logged in");
+  return { ...five, epoch };
+}
+
 const stateOf = (page) => page.evaluate(() => {
   const s = window.demo?.session?.state;
   return s ? { status: s.status, epoch: s.epoch, reason: s.reason, user: s.user?.name ?? null, href: location.href } : null;
@@ -253,9 +261,7 @@ test("a tab whose URL changed by pushState leaves for the login page with that U
   await demo.setConfig(config());
   const context = await newContext();
   try {
-    const { tabs } = await openFive(context);
-    assert.equal((await loginFrom(tabs[0])).status, 200);
-    await everyTab(tabs, (s) => s.status === "logged-in", "every tab logged in");
+    const { tabs } = await fiveLoggedIn(context);
     // A client-side route change. The browser's `Client.url` stays the URL the page was
     // loaded at (Chromium 156, as the spec says): the client tells the worker where it is.
     // Its messages arrive in order, so once a later request is answered the worker knows.
@@ -426,9 +432,7 @@ test("a hard reload (cache and worker bypassed) ends up controlled and logged in
   await demo.setConfig(config());
   const context = await newContext();
   try {
-    const { tabs } = await openFive(context);
-    assert.equal((await loginFrom(tabs[0])).status, 200);
-    const [{ epoch }] = await everyTab(tabs, (s) => s.status === "logged-in", "every tab logged in");
+    const { tabs, epoch } = await fiveLoggedIn(context);
     const page = tabs[1];
     const session = await page.context().newCDPSession(page);
     await session.send("Page.reload", { ignoreCache: true });
