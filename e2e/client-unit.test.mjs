@@ -260,6 +260,7 @@ test("worker mode: hello, trust, epochs, navigate order, channel ignored, timeou
   for (let i = 0; i < 100 && log.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(log, ["sub logged-out 4", "replace /login?returnTo=%2Fapp1%2Fpage"], "then the navigation, once");
 
+
   // The channel is not the worker's voice: forged states on it — a newer epoch, a login, a
   // logout with a navigate — change nothing and cost no request.
   sent.length = 0;
@@ -340,6 +341,25 @@ test("worker mode: hello, trust, epochs, navigate order, channel ignored, timeou
   sent.length = 0;
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(sent, []);
+
+  // The latest word wins before the tab leaves: a corrected target replaces the pending one
+  // (a first message written for the URL the tab had before a pushState), and news that says
+  // to stay (a login right after the logout) cancels it.
+  const replaced = async () => {
+    await new Promise((r) => setTimeout(r, 120)); // past the 50 ms pause
+    return log.filter((l) => l.startsWith("replace"));
+  };
+  log.length = 0;
+  const out20 = { epoch: 20, status: "logged-out", reason: "logout", user: null, idleDeadline: null };
+  fromWorker(state(out20, { navigate: "/login?returnTo=%2Fold" }));
+  fromWorker(state(out20, { navigate: "/login?returnTo=%2Fnew" }));
+  assert.deepEqual(await replaced(), ["replace /login?returnTo=%2Fnew"], "the correction, once");
+  log.length = 0;
+  fromWorker(state({ ...out20, epoch: 21 }, { navigate: "/login?returnTo=%2Fnew" }));
+  fromWorker(state({ epoch: 22, status: "logged-in", user: { name: "ada" } }));
+  assert.deepEqual(await replaced(), [], "a login before the pause ended keeps the tab");
+  assert.equal(s.state.status, "logged-in");
+  fromWorker(state({ epoch: 23, status: "logged-out", user: null, idleDeadline: null })); // no timers left
   sw.port.close(); // both ends: nothing keeps node running
 });
 
