@@ -18,6 +18,7 @@ mod requests;
 use crate::config::Config;
 use crate::error::InputError;
 use crate::protocol::{self, ClientMessage, ErrorCode, IdleView, StateView};
+use crate::origin::parse_url;
 use crate::return_url;
 
 pub use cross_site::{parse_marker, Marker};
@@ -508,18 +509,11 @@ impl Engine {
     }
 }
 
-/// Whether `url` is in the origin of `base`, a URL as the browser serialises it: the same
-/// scheme, host and port, then a `/` (so not `https://app.test@evil.test/`). Both are checked
-/// again where a URL is used (return_url.rs).
+/// Whether `url` is an absolute URL in the origin of `base` (`origin::parse_url`: scheme,
+/// host and port; so not `https://app.test@evil.test/`). Both are checked again where a URL
+/// is used (return_url.rs).
 fn same_origin(url: &str, base: &str) -> bool {
-    let (url, base) = (url.as_bytes(), base.as_bytes());
-    // The first `/` after the scheme's `//` ends the origin.
-    let mut slashes = 0;
-    let end = base.iter().position(|&b| {
-        slashes += usize::from(b == b'/');
-        slashes == 3
-    });
-    matches!((end, end.and_then(|e| url.get(e))), (Some(e), Some(b'/')) if url.get(..e) == base.get(..e))
+    matches!((parse_url(url), parse_url(base)), (Ok(a), Ok(b)) if a.origin == b.origin && !a.has_userinfo)
 }
 
 #[cfg(test)]
