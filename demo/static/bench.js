@@ -4,3 +4,7 @@ import { Lockstep } from "/lockstep/lockstep-client.js";
 
 const session = await Lockstep.start({ sw: "/lockstep-sw.js", config: "/lockstep.config.json" });
 window.demo = { session };
+if (sessionStorage.getItem("bench:drive") || new URLSearchParams(location.search).has("drive")) {
+  const { drive } = await import("/bench-drive.js");
+  await drive(session, "/bench-login.html");
+}
