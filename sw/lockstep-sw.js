@@ -305,12 +305,11 @@
     for (const [client, target] of go) await client.navigate(target).catch(() => {});
   };
 
-  // Disk and network work no tab waits for (the session's record, the logout call) starts
-  // NEWS_MS after the last broadcast, in the order asked: on 2 cores it took a core from the
-  // tabs still waiting for the news. Started at once, a logout reached the last of 20 tabs at
-  // p50 10.7–11.3 ms, p90 15.4–16.2; started after the news, 9.4–9.7 and 13.6–13.7 (alternated
-  // runs, 40 trials each, bench/propagation.mjs). The worker is kept alive until it is done
-  // (`later`). Cancelling requests and waking waiters never wait.
+  // The logout call starts NEWS_MS after the last broadcast: its request and the server's
+  // answer took a core from the tabs still waiting for the news (2 cores). A worker stopped
+  // before then loses nothing: the pending logout is in the session written to disk, and the
+  // restarted worker sends it. The disk write itself does not wait: a worker stopped right
+  // after a login must come back logged in (e2e/relay.test.mjs, "tokenStorage memory…").
   const NEWS_MS = 50;
   let newsUntil = 0;
   let gate = Promise.resolve();
@@ -334,7 +333,7 @@
           case "broadcast": await broadcast().catch(() => {}); break;
           // In the background: tabs hear the news without waiting on the disk.
           case "persist":
-            later(afterNews(() => put("session", e.state)).catch((err) => console.warn("lockstep: the session was not persisted:", err)));
+            later(put("session", e.state).catch((err) => console.warn("lockstep: the session was not persisted:", err)));
             break;
           case "settled": for (const wake of waiters.splice(0)) wake(true); break;
           // Newest first: the requests still queued in the browser go before the oldest ones
