@@ -288,7 +288,6 @@
       post(tab, at);
       sent.set(id, tab.url);
     }
-    newsUntil = at + NEWS_MS;
     const list = await clients.matchAll({ includeUncontrolled: true, type: "window" });
     const then = now();
     const go = [];
@@ -303,19 +302,6 @@
     channel.postMessage(wasm.state_message(then, "", ""));
     channel.close();
     for (const [client, target] of go) await client.navigate(target).catch(() => {});
-  };
-
-  // The logout call starts NEWS_MS after the last broadcast: its request and the server's
-  // answer took a core from the tabs still waiting for the news (2 cores). A worker stopped
-  // before then loses nothing: the pending logout is in the session written to disk, and the
-  // restarted worker sends it. The disk write itself does not wait: a worker stopped right
-  // after a login must come back logged in (e2e/relay.test.mjs, "tokenStorage memory…").
-  const NEWS_MS = 50;
-  let newsUntil = 0;
-  let gate = Promise.resolve();
-  const afterNews = (fn) => {
-    gate = gate.then(() => new Promise((resolve) => setTimeout(resolve, Math.max(0, newsUntil - now()))));
-    return gate.then(fn);
   };
 
   // Runs the engine's effects in order; one drainer at a time, so they never reorder.
@@ -348,7 +334,7 @@
             )).then(runEffects));
             break;
           case "logout":
-            later(afterNews(verify).then((same) => same && call(e.url, e.method, undefined, undefined, e.token)
+            later(verify().then((same) => same && call(e.url, e.method, undefined, undefined, e.token)
               .then(([status]) => status, () => undefined)
               .then((status) => wasm.logout_result(now(), e.epoch, status))).then(runEffects));
             break;
