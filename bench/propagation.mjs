@@ -381,6 +381,10 @@ async function main() {
   const started = now();
   // First, before Playwright's browser exists: nothing else runs on the machine.
   const unattended = await benchUnattended(demo, TRIALS);
+  for (const k of ["logout", "login"]) {
+    const w = unattended.worst[k];
+    console.log(`no DevTools, ${k}: ${w.length} trials, all tabs p50 ${fmt(quantile(w, 0.5)).trim()} p99 ${fmt(quantile(w, 0.99)).trim()} max ${fmt(Math.max(...w)).trim()} ms`);
+  }
   const { browser, close } = await launchBrowser();
   try {
     // Client-only pages (demo/static/bench.html) like the baselines' blank pages; then the demo
