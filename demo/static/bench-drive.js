@@ -11,8 +11,6 @@ if (q.has("drive")) {
 const coord = sessionStorage.getItem("bench:drive");
 const tab = Number(sessionStorage.getItem("bench:tab"));
 
-export function isDriven() { return coord != null; }
-
 /**
  * Subscribes, and reports where the tab is: on load, and half a second after a change that
  * did not take the page away (the first login: the pages were not on the login page). Tab 0
