@@ -16,9 +16,7 @@
 //   storage  localStorage written by the tab itself (no worker; the `storage` event)
 
 import https from "node:https";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { ROOT, launchBrowser, waitFor } from "../e2e/harness.mjs";
+import { launchBrowser, tlsOptions, waitFor } from "../e2e/harness.mjs";
 
 const TABS = Number(process.env.BENCH_TABS ?? 20);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 30);
@@ -68,10 +66,7 @@ function quantile(xs, q) {
 }
 
 async function main() {
-  const server = https.createServer({
-    cert: readFileSync(path.join(ROOT, "certs/lockstep.pem")),
-    key: readFileSync(path.join(ROOT, "certs/lockstep-key.pem")),
-  }, (req, res) => {
+  const server = https.createServer(tlsOptions(), (req, res) => {
     const worker = req.url === "/sw.js";
     res.writeHead(200, { "content-type": worker ? "text/javascript" : "text/html; charset=utf-8", "cache-control": "no-cache" });
     res.end(worker ? WORKER : PAGE);

@@ -153,14 +153,19 @@ process.on("exit", () => {
  * $CARGO_TARGET_DIR is honoured);
  * `LOCKSTEP_DEMO_BIN` overrides it. `LOCKSTEP_E2E_VERBOSE=1` forwards its output.
  */
+/** The mkcert certificate and key the demo serves (scripts/mkcert.sh). */
+const CERT_FILES = { cert: path.join(ROOT, "certs/lockstep.pem"), key: path.join(ROOT, "certs/lockstep-key.pem") };
+
+/** `{ cert, key }` for a bench's own HTTPS server on loopback: the demo's mkcert certificate. */
+export const tlsOptions = () => ({ cert: readFileSync(CERT_FILES.cert), key: readFileSync(CERT_FILES.key) });
+
 export async function startDemo({ testHooks = true, quiet = true, args = [], timeout = 30_000 } = {}) {
   const targetDir = path.resolve(ROOT, process.env.CARGO_TARGET_DIR ?? "target");
   const bin = process.env.LOCKSTEP_DEMO_BIN ?? path.join(targetDir, "debug/lockstep-demo");
   if (!existsSync(bin)) throw new Error(`${bin} not found: run cargo build -p lockstep-demo`);
   const dist = path.join(ROOT, "dist");
   if (!existsSync(path.join(dist, "lockstep-sw.js"))) throw new Error("dist/ is not built: run scripts/build.sh");
-  const cert = path.join(ROOT, "certs/lockstep.pem");
-  const key = path.join(ROOT, "certs/lockstep-key.pem");
+  const { cert, key } = CERT_FILES;
   if (!existsSync(cert) || !existsSync(key)) throw new Error("certs/ are missing: run scripts/mkcert.sh");
 
   const argv = [
