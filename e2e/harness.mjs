@@ -147,18 +147,18 @@ process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
-/**
- * Spawns the built demo server on free ports and resolves once it printed its ready line.
- * The binary is `target/debug/lockstep-demo` (build it with `cargo build -p lockstep-demo`;
- * $CARGO_TARGET_DIR is honoured);
- * `LOCKSTEP_DEMO_BIN` overrides it. `LOCKSTEP_E2E_VERBOSE=1` forwards its output.
- */
 /** The mkcert certificate and key the demo serves (scripts/mkcert.sh). */
 const CERT_FILES = { cert: path.join(ROOT, "certs/lockstep.pem"), key: path.join(ROOT, "certs/lockstep-key.pem") };
 
 /** `{ cert, key }` for a bench's own HTTPS server on loopback: the demo's mkcert certificate. */
 export const tlsOptions = () => ({ cert: readFileSync(CERT_FILES.cert), key: readFileSync(CERT_FILES.key) });
 
+/**
+ * Spawns the built demo server on free ports and resolves once it printed its ready line.
+ * The binary is `target/debug/lockstep-demo` (build it with `cargo build -p lockstep-demo`;
+ * $CARGO_TARGET_DIR is honoured);
+ * `LOCKSTEP_DEMO_BIN` overrides it. `LOCKSTEP_E2E_VERBOSE=1` forwards its output.
+ */
 export async function startDemo({ testHooks = true, quiet = true, args = [], timeout = 30_000 } = {}) {
   const targetDir = path.resolve(ROOT, process.env.CARGO_TARGET_DIR ?? "target");
   const bin = process.env.LOCKSTEP_DEMO_BIN ?? path.join(targetDir, "debug/lockstep-demo");
