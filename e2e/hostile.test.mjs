@@ -9,11 +9,12 @@
 // RuntimeError.
 
 import assert from "node:assert/strict";
+import https from "node:https";
 import { test } from "node:test";
 import {
   cdp, demoConfig, httpsFetch, jsonLogin, recordConsole, waitControlled, waitFor, workerStateRoute,
   watchedSuite,
-  closeContext,
+  closeContext, tlsOptions,
 } from "./harness.mjs";
 
 let demo;
@@ -406,3 +407,48 @@ function rewriteStored(page, kind, evil) {
     };
   }), [kind, evil ?? null]);
 }
+
+test("a link to the bench page naming another host as its coordinator: the page reports nothing to it and takes no order from it", { timeout: 120_000 }, async () => {
+  // A coordinator that orders a logout, on a host with a valid certificate: only the page's own
+  // check stands between a crafted link and a logged-out user. Counted at the server.
+  const seen = [];
+  const server = https.createServer(tlsOptions(), (req, res) => {
+    seen.push(`${req.headers.host} ${req.url}`);
+    res.setHeader("access-control-allow-origin", "*");
+    res.end(JSON.stringify({ do: "logout" }));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const port = server.address().port;
+  try {
+    await inContext(demoConfig(), async (context) => {
+      const [app] = await loggedInTabs(context, demo.appOrigin, 1);
+      const open = async (coordinator) => {
+        const page = await context.newPage();
+        await page.goto(`${demo.appOrigin}/bench.html?tab=0&drive=${encodeURIComponent(coordinator)}`);
+        await waitControlled(page);
+        // Settles once bench.js has run to its end, the driver included (or the page left on
+        // the driver's order): anything it was going to send has been sent by then.
+        await page.evaluate(() => import("/bench.js").then(() => true, () => true)).catch(() => {});
+        return page;
+      };
+      // Control: the bench's own loopback coordinator is heard, so the counter can fail.
+      const own = await open(`https://localhost:${port}`);
+      await waitFor(() => seen.some((s) => s.includes("/ready")), { message: "the loopback coordinator heard the page" });
+      await own.close();
+      // The app tab follows the logout to the login page, and comes back once logged in again.
+      await waitFor(async () => { const s = await stateOf(app); return s.status === "logged-out" && s.path === "/login"; },
+        { message: "the loopback coordinator's order was followed" });
+      assert.equal((await jsonLogin(app)).status, 200);
+      await waitFor(async () => { const s = await stateOf(app); return s.status === "logged-in" && s.path !== "/login"; }, { message: "logged in again" });
+      seen.length = 0;
+
+      const page = await open(`https://evil.example.test:${port}`);
+      assert.deepEqual(seen, [], "the page reported to, or asked, another host");
+      await roundTrip([app, page]);
+      assert.equal((await stateOf(app)).status, "logged-in");
+      assert.equal(await page.evaluate(() => sessionStorage.getItem("bench:drive")), null);
+    });
+  } finally {
+    server.close();
+  }
+});

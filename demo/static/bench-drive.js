@@ -4,7 +4,10 @@
 // and, on its next load, reports that and where it is to the bench's own server (another
 // origin); tab 0 then asks that server what to do next, and does it.
 const q = new URLSearchParams(location.search);
-if (q.has("drive")) {
+// The coordinator is the bench's own server on this machine, never another host: a link to
+// /bench.html?drive=https://elsewhere must not make the page report to, or take orders from, it.
+const onLoopback = (u) => { try { const h = new URL(u).hostname; return h === "localhost" || h === "127.0.0.1"; } catch { return false; } };
+if (q.has("drive") && onLoopback(q.get("drive"))) {
   sessionStorage.setItem("bench:drive", q.get("drive"));
   sessionStorage.setItem("bench:tab", q.get("tab"));
 }
@@ -17,6 +20,7 @@ const tab = Number(sessionStorage.getItem("bench:tab"));
  * then asks what to do next, and does it.
  */
 export function drive(session, loginPath) {
+  if (!coord) return undefined; // no coordinator, or one refused above
   const seen = [];
   let later = 0;
   session.subscribe((s) => {
