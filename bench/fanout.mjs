@@ -81,6 +81,11 @@ async function main() {
       const p = await context.newPage();
       await p.goto(`${origin}/?tab=${i}`);
       tabs.push(p);
+      // The first tab installs the worker; the others start under it. A page still loading
+      // when the worker claims its clients is skipped by `clients.claim()` (it is not yet
+      // execution ready) and, having started before there was an active worker, stays
+      // uncontrolled: the setup then timed out now and then.
+      if (i === 0) await waitFor(() => p.evaluate(() => !!window.__ready), { message: "first tab controlled", timeout: 30_000 });
     }
     await waitFor(async () => (await Promise.all(tabs.map((p) => p.evaluate(() => !!window.__ready)))).every(Boolean),
       { message: "every tab controlled, its port given", timeout: 30_000 });

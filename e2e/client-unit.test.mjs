@@ -259,6 +259,11 @@ test("worker mode: hello, trust, epochs, navigate order, channel ignored, timeou
   assert.deepEqual(log, ["sub logged-out 4"], "subscribers first, at once");
   for (let i = 0; i < 100 && log.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(log, ["sub logged-out 4", "replace /login?returnTo=%2Fapp1%2Fpage"], "then the navigation, once");
+  // The same news again (the worker's reply, then its broadcast): no second call, no second leave.
+  fromWorker(state({ epoch: 4, status: "logged-out", reason: "logout", user: null, idleDeadline: null },
+    { navigate: "/login?returnTo=%2Fapp1%2Fpage" }));
+  await new Promise((r) => setTimeout(r, 80)); // past NAVIGATE_PAUSE_MS: a second leave would show
+  assert.deepEqual(log, ["sub logged-out 4", "replace /login?returnTo=%2Fapp1%2Fpage"], "a repeat calls no subscriber");
 
 
   // The channel is not the worker's voice: forged states on it — a newer epoch, a login, a

@@ -103,6 +103,53 @@ test("the wasm answers /__lockstep/state, and again after the worker was stopped
   }
 });
 
+/** Runs in the page: `Lockstep.start` as an app calls it; its session's status, or its error. */
+async function startLockstep() {
+  const { Lockstep } = await import("/lockstep/lockstep-client.js");
+  try {
+    const session = await Lockstep.start({ sw: "/lockstep-sw.js", config: "/lockstep.config.json", timeoutMs: 10_000 });
+    return { status: session.state.status };
+  } catch (e) {
+    return { code: e.code, message: e.message };
+  }
+}
+
+test("a config the worker refuses: start() rejects with bad-config naming the field; once the server's config is mended, the next start works (the refused copy was not kept)", async () => {
+  await demo.reset();
+  await demo.setConfig({ loginUrl: "/login", apis: [{ origin: "http://api.example.test" }] }); // http: is refused
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const logs = recordConsole(page);
+    await page.goto(`${demo.appOrigin}/`);
+    const refused = await page.evaluate(startLockstep);
+    assert.equal(refused.code, "bad-config", `${JSON.stringify(refused)}\n${logs()}`);
+    assert.match(refused.message, /apis\[0\]\.origin/, "the error names the field");
+
+    // Mended on the server. The worker script did not change, so the browser installs nothing
+    // new: the running worker must fetch the config again rather than start from a stored copy.
+    await demo.reset(); // the demo's own config
+    const mended = await waitFor(async () => {
+      await page.reload();
+      const r = await page.evaluate(startLockstep);
+      return r.status && r;
+    }, { message: "a start under the mended config", interval: 500, timeout: 20_000 });
+    assert.equal(mended.status, "logged-out");
+
+    // And a restarted worker starts from the config it kept: the good one.
+    const sw = await cdp(page);
+    await sw.enable();
+    await sw.stopAllWorkers();
+    await sw.waitForStatus("stopped");
+    await page.reload();
+    assert.deepEqual(await page.evaluate(startLockstep), { status: "logged-out" }, logs());
+    await sw.detach();
+  } finally {
+    await closeContext(context);
+    await demo.reset();
+  }
+});
+
 test("the demo server's test hooks answer over trusted HTTPS", async () => {
   await demo.reset();
   const counters = await waitFor(() => demo.counters(), { message: "counters" });

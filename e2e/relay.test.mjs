@@ -164,6 +164,8 @@ const apiSeen = async () => (await demo.counters()).requests[`${demo.ports.api} 
 
 const returnToOf = (href) => new URL(href).searchParams.get("returnTo");
 const pathOf = (href) => { const u = new URL(href); return u.pathname + u.search; };
+/** Path, query and fragment: a hash-routed app's route is in the fragment (tab 3's `#pane`). */
+const routeOf = (href) => { const u = new URL(href); return u.pathname + u.search + u.hash; };
 
 test("login, logout and a late tab reach all five tabs; the state survives a stopped worker at every step", async () => {
   await demo.reset();
@@ -203,7 +205,7 @@ test("login, logout and a late tab reach all five tabs; the state survives a sto
     states.forEach((s, i) => {
       assert.equal(s.epoch, e2);
       assert.equal(s.reason, "logout");
-      assert.equal(returnToOf(s.href), pathOf(urls[i]), `tab ${i} carries its own return URL`);
+      assert.equal(returnToOf(s.href), routeOf(urls[i]), `tab ${i} carries its own return URL, fragment included`);
     });
     for (const [i, t] of tabs.entries()) {
       // The subscriber ran on the app page (before the navigation), not only on /login.
@@ -211,6 +213,13 @@ test("login, logout and a late tab reach all five tabs; the state survives a sto
       assert.ok(seen.some((r) => r.kind === "sub" && pathOf(r.href) === pathOf(urls[i])), `tab ${i}: ${JSON.stringify(seen)}`);
     }
     await waitFor(async () => (await demo.counters()).logout === 1, { message: "one logout call" });
+    // The app's own logout call, late (a tab's button pressed as the news came): answered
+    // locally. The end of session had its one logout call.
+    assert.deepEqual(await tabs[0].evaluate(async () => {
+      const r = await fetch("/api/logout", { method: "POST" });
+      return { status: r.status, blocked: r.headers.get("lockstep-blocked") };
+    }), { status: 401, blocked: "1" });
+    assert.equal((await demo.counters()).logout, 1, "still one logout call");
     await stopWorker(sw);
 
     // A tab opened after the logout starts logged out (and is sent to /login too).
@@ -241,7 +250,7 @@ test("login, logout and a late tab reach all five tabs; the state survives a sto
     assert.ok(e3 > e2);
     back.forEach((s, i) => {
       assert.equal(s.epoch, e3);
-      assert.equal(pathOf(s.href), i < urls.length ? pathOf(urls[i]) : "/app2/late");
+      assert.equal(routeOf(s.href), i < urls.length ? routeOf(urls[i]) : "/app2/late");
     });
     await stopWorker(sw);
     for (const t of all) await ready(t);

@@ -142,7 +142,7 @@ impl Config {
         // Filled in place: an error then drops one value, not each field read so far.
         let mut c = Config {
             origin: origin.clone(),
-            login_url: Url { origin: origin.clone(), has_userinfo: false, path: String::new(), query: String::new() },
+            login_url: Url { origin: origin.clone(), has_userinfo: false, path: String::new(), query: String::new(), fragment: String::new() },
             return_param: String::new(),
             apis: Vec::new(),
             token_endpoints: Vec::new(),

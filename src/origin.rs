@@ -83,6 +83,9 @@ pub struct Url {
     pub path: String,
     /// The query including its `?`, or empty.
     pub query: String,
+    /// The fragment including its `#`, or empty: never sent to a server, but a hash-routed
+    /// app's route, so part of a return URL.
+    pub fragment: String,
 }
 
 impl Url {
@@ -158,7 +161,15 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
         None => scheme.default_port(),
         Some(p) => parse_port(p)?,
     };
-    let tail = split_at_byte(tail, b'#', false).map_or(tail, |(before, _)| before);
+    let (tail, fragment) = match split_at_byte(tail, b'#', false) {
+        Some((before, after)) => {
+            let mut fragment = String::with_capacity(after.len() + 1);
+            fragment.push('#');
+            fragment.push_str(after);
+            (before, fragment)
+        }
+        None => (tail, String::new()),
+    };
     let (path, query) = match split_at_byte(tail, b'?', false) {
         Some((path, q)) => {
             let mut query = String::with_capacity(q.len() + 1);
@@ -174,6 +185,7 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
         has_userinfo,
         path: path.to_string(),
         query,
+        fragment,
     })
 }
 

@@ -8,8 +8,9 @@ use crate::config::Config;
 use crate::encode::{skip_leading, split_at_byte};
 use crate::origin::{parse_url, resolve, Url};
 
-/// The login page URL for a tab at `client_url`, carrying its return URL; `None` when the
-/// tab is already on the login page or not in scope.
+/// The login page URL for a tab at `client_url`, carrying its return URL (path, query and
+/// fragment: a hash-routed app's route is in the fragment); `None` when the tab is already
+/// on the login page or not in scope.
 pub fn login_redirect(config: &Config, scope: &str, client_url: &str) -> Option<String> {
     let client = in_scope(config, scope, client_url)?;
     if is_login_page(config, &client) {
@@ -22,6 +23,7 @@ pub fn login_redirect(config: &Config, scope: &str, client_url: &str) -> Option<
     target.push('=');
     crate::encode::push_percent_encoded(&mut target, &client.path, true);
     crate::encode::push_percent_encoded(&mut target, &client.query, true);
+    crate::encode::push_percent_encoded(&mut target, &client.fragment, true);
     Some(target)
 }
 
@@ -42,7 +44,9 @@ pub fn return_target(config: &Config, scope: &str, client_url: &str) -> Option<S
     if target.origin != config.origin || target.has_userinfo || !target.path.starts_with(scope) || is_login_page(config, &target) {
         return None;
     }
-    Some(target.href())
+    let mut href = target.href();
+    href.push_str(&target.fragment);
+    Some(href)
 }
 
 fn in_scope(config: &Config, scope: &str, client_url: &str) -> Option<Url> {
@@ -193,7 +197,7 @@ mod tests {
         let c = config();
         assert_eq!(
             login_redirect(&c, "/", "https://app.example.test/app1/orders?id=7&x=a%20b#frag").as_deref(),
-            Some("https://app.example.test/login?returnTo=/app1/orders%3Fid%3D7%26x%3Da%2520b")
+            Some("https://app.example.test/login?returnTo=/app1/orders%3Fid%3D7%26x%3Da%2520b%23frag")
         );
         assert_eq!(login_redirect(&c, "/", "https://app.example.test/login?returnTo=/x"), None);
         assert_eq!(login_redirect(&c, "/app2/", "https://app.example.test/app1/"), None);
@@ -205,6 +209,21 @@ mod tests {
         let c = config();
         let login = login_redirect(&c, "/", "https://app.example.test/app1/orders?id=7&x=a%20b").unwrap();
         assert_eq!(return_target(&c, "/", &login).as_deref(), Some("https://app.example.test/app1/orders?id=7&x=a%20b"));
+    }
+
+    #[test]
+    fn a_hash_route_survives_the_round_trip() {
+        let c = config();
+        for url in ["https://app.example.test/app1/#/orders/42?tab=2", "https://app.example.test/app1/?v=1#", "https://app.example.test/app1/#a#b"] {
+            let login = login_redirect(&c, "/", url).unwrap();
+            assert!(!login.contains('#'), "the route is inside the return parameter, not the login page's own fragment: {login}");
+            assert_eq!(return_target(&c, "/", &login).as_deref(), Some(url));
+        }
+        // The login page's own fragment is not part of its return parameter.
+        assert_eq!(
+            return_target(&c, "/", "https://app.example.test/login?returnTo=%2Fapp1%2F#%2Fevil").as_deref(),
+            Some("https://app.example.test/app1/")
+        );
     }
 
     #[test]
@@ -227,6 +246,8 @@ mod tests {
             "/login?returnTo=https://evil.test",
             "%0d%0a/x",
             "%zz",
+            "%23//evil.test",
+            "#//evil.test",
             "x",
         ] {
             let url = format!("https://app.example.test/login?returnTo={evil}");

@@ -395,8 +395,9 @@ class Session {
       console.warn("[lockstep] refused cross-origin navigate", go);
       go = null;
     }
-    // Subscribers run first and synchronously, so apps can close sockets before leaving.
-    if (changed || go != null) this.#notify();
+    // Subscribers run first and synchronously, so apps can close sockets before leaving: on a
+    // change, and before a new navigation. The same news twice (a reply and a broadcast) once.
+    if (changed || (go != null && go !== this.#leavingTo)) this.#notify();
     this.#arm();
     // News that reached every tab: the page leaves a moment later. Loading a page is heavy,
     // and 20 tabs starting to load at once delayed the delivery of the news to the tabs still

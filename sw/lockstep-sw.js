@@ -89,16 +89,16 @@
   const readState = () => stored().then(([state]) => state, () => null);
 
   // The config text and whether it is the server's: as stored unless `fresh`, else (or when
-  // absent) from the network, then stored, so a restarted worker needs no network to start.
-  // "reload" also refreshes the HTTP cache entry `served` reads.
+  // absent) from the network. "reload" also refreshes the HTTP cache entry `served` reads.
+  // `load` stores it once the engine has taken it, so a restarted worker needs no network to
+  // start, and a config the engine refused is never kept: once the server's is mended, the
+  // next start fetches it (a stored refused copy kept the worker out of the way for good).
   const configText = async (fresh) => {
     const hit = fresh ? undefined : await stored().then(([, config]) => config, () => undefined);
     if (hit !== undefined) return [hit, false];
     const resp = await fetch(configUrl, { cache: "reload" });
     if (!resp.ok) throw new Error("lockstep.config.json: HTTP " + resp.status + " from " + configUrl);
-    const body = await resp.text();
-    await put(CONFIG_KEY, body).catch(() => {}); // fetched again next time
-    return [body, true];
+    return [await resp.text(), true];
   };
   // The server's config, for `verify`: from the HTTP cache when there (no round trip; the
   // install's fetch refreshed it), else from the network. Without following redirects. Page
@@ -161,9 +161,17 @@
   // Loads the engine from the config and the persisted state (`config`/`state` when already
   // read; `fresh`: fetch the config again, at install).
   const load = async (fresh, config, state) => {
-    const [text, fromServer] = !fresh && config !== undefined ? [config, false] : await configText(fresh);
+    let [text, fromServer] = !fresh && config !== undefined ? [config, false] : await configText(fresh);
     const persisted = state !== undefined ? state : await readState();
-    startEngine(text, persisted);
+    try {
+      startEngine(text, persisted);
+    } catch (e) {
+      // A stored copy the engine refuses (page script can write IndexedDB): the server's.
+      if (fromServer) throw e;
+      [text, fromServer] = await configText(true);
+      startEngine(text, persisted);
+    }
+    if (fromServer) await put(CONFIG_KEY, text).catch(() => {}); // else fetched again next time
     checked = fromServer ? Promise.resolve(true) : undefined;
     trusted = fromServer;
     const name = wasm.marker_cookie();
@@ -186,10 +194,10 @@
       trusted = true;
       return true;
     }
-    later(put(CONFIG_KEY, text).catch(() => {}));
     return readState().then((persisted) => {
       try {
         startEngine(text, persisted);
+        later(put(CONFIG_KEY, text).catch(() => {}));
         trusted = true;
         checked = Promise.resolve(true); // for what the new engine decides
       } catch (e) {
@@ -398,7 +406,9 @@
         late = undefined;
         continue;
       }
-      if (step.do === "block" && !isLogout) return blocked();
+      // The app's own logout call too: the session has ended, and its one logout call is the
+      // worker's (a second would reach the server, and may be a request to a configured API).
+      if (step.do === "block") return blocked();
       if (step.do !== "attach") return fetch(request);
       const headers = new Headers(request.headers);
       headers.set("authorization", "Bearer " + step.token);
