@@ -392,6 +392,25 @@ function fakeLoggedOutWorker({ log, epoch, reason = null, navigate = null, contr
     controller: controlled ? sw : null, startMessages() {}, register: async () => ({ scope: "https://app.test/", active: sw }) }) };
 }
 
+test("start() refuses a worker or config on another origin with bad-config, before registering", async () => {
+  const log = [];
+  fakeLoggedOutWorker({ log, epoch: 1, controlled: true });
+  globalThis.location = { href: "https://app.test/app1/", replace() {}, reload() {} };
+  const register = navigator.serviceWorker.register;
+  navigator.serviceWorker.register = (...args) => { log.push("register"); return register(...args); };
+  const { Lockstep } = await import("../sw/lockstep-client.js?tab=origin");
+  for (const [opts, what] of [
+    [{ sw: "/lockstep-sw.js", config: "https://evil.test/lockstep.config.json" }, /config https:\/\/evil\.test/],
+    [{ sw: "//evil.test/lockstep-sw.js", config: "/c.json" }, /sw \/\/evil\.test/],
+    [{ sw: "/lockstep-sw.js", config: "https://app.test:444/c.json" }, /config/],
+  ]) {
+    await assert.rejects(Lockstep.start(opts), (e) => e.code === "bad-config" && what.test(e.message), JSON.stringify(opts));
+  }
+  assert.deepEqual(log, [], "nothing registered, nothing asked");
+  assert.equal((await Lockstep.start({ sw: "/lockstep-sw.js", config: "https://app.test/c.json" })).state.epoch, 1, "the same origin, spelled out");
+  assert.deepEqual(log, ["register", "hello"]);
+});
+
 test("hard reload: one guarded reload, then uncontrolled with a warning", async () => {
   const log = [];
   fakeLoggedOutWorker({ log, epoch: 1, controlled: false });

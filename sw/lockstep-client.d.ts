@@ -18,7 +18,7 @@ export type LockstepErrorCode =
   | "timeout"
   /** The worker refused our message, or its reply could not be read. */
   | "bad-message"
-  /** The worker's config is missing or invalid, or the page is outside the worker's scope, or `start()` was called without `sw`/`config`. */
+  /** The worker's config is missing or invalid, or the page is outside the worker's scope, or `start()` was called without `sw`/`config` or with one on another origin. */
   | "bad-config"
   /** No active worker to talk to: registration or installation failed, or the worker is still loading. */
   | "not-ready"
@@ -136,7 +136,8 @@ export class Lockstep {
    *
    * Without service-worker support, or when registration fails with a SecurityError, resolves
    * a `"broadcast-only"` session. Rejects with a {@link LockstepError} otherwise, e.g.
-   * `bad-config` when the worker reports an invalid config.
+   * `bad-config` when the worker reports an invalid config, or when `sw` or `config` is not on
+   * this page's origin (checked before anything is registered).
    */
   static start(options: StartOptions): Promise<Session>;
 }
