@@ -10,17 +10,23 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { ROOT, cdp, closeContext, demoConfig, httpsFetch, jsonLogin, launchBrowser, recordConsole, startDemo, waitControlled, waitFor } from "./harness.mjs";
 
-// The app's worker: its own route first (answered, and hidden from Lockstep's listener, which
-// would otherwise hold it while a restarted worker loads), then Lockstep.
+// The app's worker: its own route first, then Lockstep. `respondWith` stops the event's
+// propagation (Service Workers spec), so Lockstep's listener, which would hold the request
+// while a restarted worker loads, never sees it.
 const OWN_WORKER = `
 addEventListener("fetch", (event) => {
-  if (new URL(event.request.url).pathname === "/own/ping") {
-    event.respondWith(new Response("pong from the app's worker"));
-    event.stopImmediatePropagation();
-  }
+  if (new URL(event.request.url).pathname === "/own/ping") event.respondWith(new Response("pong from the app's worker"));
 });
 self.LOCKSTEP = { config: "/lockstep.config.json", base: "/lockstep/" };
 importScripts("/lockstep/lockstep-sw.js");
+// A listener after Lockstep's: it answers its own route while the worker is live, and never
+// sees a request Lockstep answered (its respondWith stopped the event).
+let sawTaken = 0;
+addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (url.pathname.startsWith("/v1/") || url.pathname === "/api/login") sawTaken++;
+  if (url.pathname === "/own/late") event.respondWith(new Response("late: " + sawTaken));
+});
 `;
 const OWN_PAGE = `<!doctype html><meta charset="utf-8"><title>own worker</title>
 <script type="module">
@@ -76,6 +82,8 @@ test("Lockstep pulled into the app's own worker with importScripts: custody, bea
     }
     await waitFor(async () => (await status(page)) === "logged-in", { message: "logged in" });
     assert.deepEqual(await callApi(page), { status: 200, blocked: null }, "the API got the bearer");
+    assert.equal(await page.evaluate(async () => (await fetch("/own/late")).text()), "late: 0",
+      "a later listener answers its own route, and saw none of the requests Lockstep answered");
 
     // Stopped, then woken by the app's own route: the app answers it, not the network.
     const sw = await cdp(page);
