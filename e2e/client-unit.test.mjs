@@ -155,6 +155,7 @@ test("LockstepError carries a code", () => {
 // of the broadcast-only fallback.
 test("broadcast-only fallback syncs login and logout between tabs", async () => {
   globalThis.navigator ??= {};
+  globalThis.location ??= { href: "https://app.test/" };
   // Unreferenced channels, so the open "tabs" do not keep the test process alive.
   const Native = globalThis.BroadcastChannel;
   globalThis.BroadcastChannel = class extends Native {

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { cdp, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor, closeContext } from "./harness.mjs";
+import { cdp, demoConfig, launchBrowser, openTabs, recordConsole, startDemo, waitControlled, waitFor, closeContext } from "./harness.mjs";
 
 let demo;
 let browser;
@@ -114,6 +114,19 @@ async function startLockstep() {
   }
 }
 
+/** The config text the worker keeps in IndexedDB for its restarts (`null`: none). */
+const storedConfig = (page) => page.evaluate(() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("lockstep", 1); // as the worker opens it
+  open.onupgradeneeded = () => open.result.createObjectStore("state");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    const get = db.transaction("state").objectStore("state").get(`config:${new URL("/lockstep.config.json", location.href).href}`);
+    get.onsuccess = () => { db.close(); resolve(get.result ?? null); };
+    get.onerror = () => { db.close(); reject(get.error); };
+  };
+}));
+
 test("a config the worker refuses: start() rejects with bad-config naming the field; once the server's config is mended, the next start works (the refused copy was not kept)", async () => {
   await demo.reset();
   await demo.setConfig({ loginUrl: "/login", apis: [{ origin: "http://api.example.test" }] }); // http: is refused
@@ -125,16 +138,24 @@ test("a config the worker refuses: start() rejects with bad-config naming the fi
     const refused = await page.evaluate(startLockstep);
     assert.equal(refused.code, "bad-config", `${JSON.stringify(refused)}\n${logs()}`);
     assert.match(refused.message, /apis\[0\]\.origin/, "the error names the field");
+    assert.equal(await storedConfig(page), null, "the refused config was not stored");
 
-    // Mended on the server. The worker script did not change, so the browser installs nothing
-    // new: the running worker must fetch the config again rather than start from a stored copy.
-    await demo.reset(); // the demo's own config
+    // Mended on the server (with a cross-site marker cookie, whose events the worker subscribes
+    // to at activation: that activation happened under the refused config). The worker script
+    // did not change, so the browser installs nothing new: the running worker must fetch the
+    // config again rather than start from a stored copy.
+    const subscriptions = () => page.evaluate(async () =>
+      (await (await navigator.serviceWorker.getRegistration()).cookies.getSubscriptions()).map((s) => s.name));
+    assert.deepEqual(await subscriptions(), []);
+    await demo.setConfig(demoConfig({ crossSite: { cookieName: "lockstep_mended", cookieDomain: "localhost" } }));
     const mended = await waitFor(async () => {
       await page.reload();
       const r = await page.evaluate(startLockstep);
       return r.status && r;
     }, { message: "a start under the mended config", interval: 500, timeout: 20_000 });
     assert.equal(mended.status, "logged-out");
+    await waitFor(async () => (await subscriptions()).includes("lockstep_mended"), { message: "the marker cookie subscribed" });
+    assert.equal(JSON.parse(await storedConfig(page)).crossSite.cookieName, "lockstep_mended", "the mended config was stored");
 
     // And a restarted worker starts from the config it kept: the good one.
     const sw = await cdp(page);

@@ -1,7 +1,8 @@
 // An app's own service worker that pulls Lockstep in with `importScripts` (SPEC, "Architecture";
 // README, "Already have a service worker?"): the page is controlled by the app's worker, the
 // login's tokens stay in it, the API gets the bearer, a logout blocks the API, and the app's
-// own fetch routes keep answering, also in the restart window of a stopped worker.
+// own fetch routes keep answering: those of a listener before Lockstep's also in the restart
+// window of a stopped worker (README, "Already have a service worker?").
 
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

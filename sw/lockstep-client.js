@@ -545,16 +545,16 @@ export class Lockstep {
 
 async function startSession({ sw, config, scope, timeoutMs = 3000 }) {
   if (!str(sw) || !str(config)) throw new LockstepError("bad-config", "Lockstep.start needs { sw, config } URLs");
-  let container = null;
-  try {
-    if ("serviceWorker" in navigator) container = navigator.serviceWorker; // Firefox may throw here
-  } catch {}
-  if (!container) return Session.fallback(timeoutMs);
   // Both on this page's origin: the browser refuses another origin's worker (a SecurityError,
   // which would read as a private mode), and the worker another origin's config.
   for (const [name, u] of [["sw", sw], ["config", config]]) {
     if (!isSameOrigin(u, location.href)) throw new LockstepError("bad-config", `Lockstep.start: ${name} ${u} is not on this page's origin`);
   }
+  let container = null;
+  try {
+    if ("serviceWorker" in navigator) container = navigator.serviceWorker; // Firefox may throw here
+  } catch {}
+  if (!container) return Session.fallback(timeoutMs);
   // The bootstrap loads the wasm glue from the directory this module was served from.
   const dir = new URL(".", import.meta.url).pathname;
   const url = `${sw}${sw.includes("?") ? "&" : "?"}config=${encodeURIComponent(config)}&base=${encodeURIComponent(dir)}`;

@@ -172,6 +172,9 @@
       startEngine(text, persisted);
     }
     if (fromServer) await put(CONFIG_KEY, text).catch(() => {}); // else fetched again next time
+    // A later start that found no config stored: the install's was refused, so the activation
+    // subscribed to no cookie. The mended config is taken now: subscribe (`activate`).
+    if (fromServer && !fresh) later(activate());
     checked = fromServer ? Promise.resolve(true) : undefined;
     trusted = fromServer;
     const name = wasm.marker_cookie();
@@ -396,7 +399,7 @@
     let next;
     let late;
     for (;;) {
-      const step = next || JSON.parse(wasm.admit(now(), navigate, hasAuthorization));
+      const step = next || JSON.parse(wasm.admit(now(), navigate, hasAuthorization, isLogout));
       next = undefined;
       if (step.do === "wait") {
         runEffects();
@@ -406,8 +409,7 @@
         late = undefined;
         continue;
       }
-      // The app's own logout call too: the session has ended, and its one logout call is the
-      // worker's (a second would reach the server, and may be a request to a configured API).
+      // The app's own logout call too, when the engine says so (the end had its one call).
       if (step.do === "block") return blocked();
       if (step.do !== "attach") return fetch(request);
       const headers = new Headers(request.headers);

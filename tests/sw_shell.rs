@@ -54,7 +54,7 @@ fn log_in(now: f64) {
 fn a_session_runs_its_whole_cycle_through_the_exports() {
     assert_eq!(start(None), None);
     assert_eq!(shell::route("https://app.example.test/app.js", "GET"), 0);
-    assert_eq!(does(&shell::admit(T0, false, false)), "pass", "nobody logged in yet");
+    assert_eq!(does(&shell::admit(T0, false, false, false)), "pass", "nobody logged in yet");
 
     // Login: the page gets the body without tokens; tabs hear it; the state is persisted.
     let verdict = shell::token_response(T0, 0, 200, Some(LOGIN.into()));
@@ -69,7 +69,7 @@ fn a_session_runs_its_whole_cycle_through_the_exports() {
 
     // An API call gets the bearer; its 401 starts one refresh, which the request waits for.
     assert_eq!(shell::route("https://api.example.test/v1/orders", "GET"), 1);
-    let admitted = shell::admit(T0 + 1.0, false, false);
+    let admitted = shell::admit(T0 + 1.0, false, false, false);
     assert_eq!((does(&admitted), field(&admitted, "token").as_string()), ("attach".into(), Some("AT1".into())));
     let generation = field(&admitted, "generation").as_f64().unwrap();
     assert_eq!(does(&shell::api_response(T0 + 2.0, generation, 401, false)), "wait");
@@ -77,7 +77,7 @@ fn a_session_runs_its_whole_cycle_through_the_exports() {
     assert_eq!(field(&refresh, "url").as_string().as_deref(), Some("https://app.example.test/api/refresh"));
     shell::refresh_response(T0 + 3.0, field(&refresh, "epoch").as_f64().unwrap(), 200, Some(r#"{"access_token":"AT2","expires_in":300}"#.into()));
     assert!(effects().iter().any(|e| does(e) == "settled"), "waiting requests wake");
-    assert_eq!(field(&shell::admit(T0 + 4.0, false, false), "token").as_string().as_deref(), Some("AT2"));
+    assert_eq!(field(&shell::admit(T0 + 4.0, false, false, false), "token").as_string().as_deref(), Some("AT2"));
 
     // The app's logout: every tab is told first, safe requests in flight are cancelled, one
     // logout call goes out; afterwards the API is blocked locally.
@@ -88,7 +88,8 @@ fn a_session_runs_its_whole_cycle_through_the_exports() {
     let at = |name: &str| ended.iter().position(|d| d == name).unwrap_or_else(|| panic!("no {name}: {ended:?}"));
     assert!(at("broadcast") < at("cancel") && at("broadcast") < at("logout"), "{ended:?}");
     assert_eq!(ended.iter().filter(|d| *d == "logout").count(), 1, "{ended:?}");
-    assert_eq!(does(&shell::admit(T0 + 6.0, false, false)), "block");
+    assert_eq!(does(&shell::admit(T0 + 6.0, false, false, false)), "block");
+    assert_eq!(does(&shell::admit(T0 + 6.0, false, false, true)), "block", "the app's own logout call: this end had its one");
     assert!(shell::cancels("GET") && !shell::cancels("POST"));
     // A tab without the client is sent to the login page, with where it was.
     let target = shell::follow("https://app.example.test/orders?id=7", "tab-2").expect("navigated");
@@ -106,7 +107,7 @@ fn a_restarted_worker_restores_the_persisted_session_and_survives_a_corrupt_one(
     let saved = effects().into_iter().find(|e| does(e) == "persist").map(|e| field(&e, "state").as_string().unwrap()).unwrap();
     // A restart: a new engine from the same config and what IndexedDB held.
     assert_eq!(start(Some(&saved)), None);
-    assert_eq!(field(&shell::admit(T0 + 1.0, false, false), "token").as_string().as_deref(), Some("AT1"), "indexeddb storage keeps the token");
+    assert_eq!(field(&shell::admit(T0 + 1.0, false, false, false), "token").as_string().as_deref(), Some("AT1"), "indexeddb storage keeps the token");
 
     // Corrupt state is reported, not fatal: the worker starts fresh at epoch 0.
     let warning = start(Some("{not json")).expect("a warning to log");

@@ -146,6 +146,18 @@ impl Engine {
         }
     }
 
+    /// Decides what happens to the app's own call to the logout endpoint: as [`Self::admit`],
+    /// but after an end of session that made no logout call of its own (another app of the
+    /// site ended it: [`Reason::Elsewhere`]) the call goes out, unchanged, so the app can still
+    /// end its own server session. After any other end it is blocked: that end has its one
+    /// logout call (invariant 6).
+    pub fn admit_logout(&mut self, now: u64, has_authorization: bool) -> Admission {
+        match self.admit(now, false, has_authorization) {
+            Admission::Block if matches!(self.session, Session::LoggedOut { reason: Some(Reason::Elsewhere) }) => Admission::PassThrough,
+            other => other,
+        }
+    }
+
     /// An API answered `status` to a request sent with token `generation`; `replayed` when
     /// this was already the one replay.
     pub fn handle_api_response(&mut self, now: u64, generation: u64, status: u16, replayed: bool) -> Verdict {

@@ -581,6 +581,18 @@ fn an_app_logout_the_worker_saw_ends_the_session_without_a_second_call() {
     e.handle_logout_observed(T0);
     assert_eq!(reason(&e), Some("logout"));
     assert!(logouts(&drain(&mut e)).is_empty());
+    assert_eq!(e.admit_logout(T0 + 1, false), Admission::Block, "a second call of the app's own is answered locally");
+}
+
+#[test]
+fn the_apps_own_logout_call_is_blocked_after_an_end_that_had_its_call() {
+    let mut e = logged_in();
+    assert!(matches!(e.admit_logout(T0, false), Admission::Attach { .. }), "logged in: it goes out with the bearer");
+    e.handle_message(T0 + 1, "tab-1", &format!("{APP}/app1/"), &msg("logout"));
+    assert_eq!(logouts(&drain(&mut e)).len(), 1);
+    assert_eq!(e.admit_logout(T0 + 2, false), Admission::Block);
+    assert_eq!(e.admit_logout(T0 + 2, true), Admission::Block, "even with the app's own Authorization");
+    assert_eq!(engine().admit_logout(T0, false), Admission::PassThrough, "never logged in: nothing to protect");
 }
 
 // ---- Idle ---------------------------------------------------------------------------
@@ -714,6 +726,7 @@ fn an_ended_marker_ends_the_session_here_as_elsewhere_without_a_logout_call() {
     assert!(set_cookies(&effects).is_empty(), "the marker is already ended");
     assert!(effects.contains(&Effect::Broadcast));
     assert_eq!(e.admit(T0 + 3, false, false), Admission::Block);
+    assert_eq!(e.admit_logout(T0 + 3, false), Admission::PassThrough, "no logout call was made here: the app's own may go");
 }
 
 #[test]

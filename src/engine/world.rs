@@ -35,7 +35,7 @@ const REQUEST_URLS: [(&str, bool); 10] = [
 ];
 
 /// Where tabs can be: app pages, the login page with good and hostile return URLs.
-const TAB_URLS: [&str; 7] = [
+const TAB_URLS: [&str; 9] = [
     "https://app.example.test/app1/",
     "https://app.example.test/app2/orders?id=7",
     "https://app.example.test/login",
@@ -43,6 +43,8 @@ const TAB_URLS: [&str; 7] = [
     "https://app.example.test/login?returnTo=https://evil.test/",
     "https://app.example.test/login?returnTo=//evil.test/x",
     "https://app.example.test/login?returnTo=%2Flogin%3FreturnTo%3D%2F%2Fevil.test",
+    "https://app.example.test/login?returnTo=%23%2F%2Fevil.test",
+    "https://app.example.test/app1/#/orders/42?tab=2",
 ];
 
 const HOSTILE_MESSAGES: [&str; 6] = [

@@ -112,10 +112,12 @@ pub fn state_body(now: f64) -> String {
     body
 }
 
-/// Admits an API request: what to do with it ([`bridge::admission`]).
+/// Admits an API request, or with `logout` the app's own logout call: what to do with it
+/// ([`bridge::admission`]).
 #[wasm_bindgen]
-pub fn admit(now: f64, navigate: bool, has_authorization: bool) -> String {
-    bridge::admission(&with_engine(|e| e.admit(ms(now), navigate, has_authorization)).unwrap_or(crate::engine::Admission::PassThrough))
+pub fn admit(now: f64, navigate: bool, has_authorization: bool, logout: bool) -> String {
+    let decide = |e: &mut crate::engine::Engine| if logout { e.admit_logout(ms(now), has_authorization) } else { e.admit(ms(now), navigate, has_authorization) };
+    bridge::admission(&with_engine(decide).unwrap_or(crate::engine::Admission::PassThrough))
 }
 
 /// An API response to a request sent with the token of `generation` ([`bridge::verdict`]).
