@@ -16,8 +16,13 @@ pub fn login_redirect(config: &Config, scope: &str, client_url: &str) -> Option<
     if is_login_page(config, &client) {
         return None;
     }
-    // Written in one string: encoding the path, then the query, encodes their concatenation.
     let mut target = config.login_url.href();
+    if client_url.len() > MAX_RETURN_SOURCE_BYTES {
+        // Up to three times longer once encoded, in every message to the tab, in wasm memory
+        // that never shrinks: such a tab goes to the login page without its place.
+        return Some(target);
+    }
+    // Written in one string: encoding the path, then the query, encodes their concatenation.
     target.push(if config.login_url.query.is_empty() { '?' } else { '&' });
     target.push_str(&config.return_param);
     target.push('=');
@@ -26,6 +31,9 @@ pub fn login_redirect(config: &Config, scope: &str, client_url: &str) -> Option<
     crate::encode::push_percent_encoded(&mut target, &client.fragment, true);
     Some(target)
 }
+
+/// The longest URL a tab's return URL is written for (as the URLs tabs report themselves).
+pub const MAX_RETURN_SOURCE_BYTES: usize = 2048;
 
 /// The return URL a tab on the login page goes back to after a login; `None` when the tab
 /// is not on the login page, has no return parameter, or its value is not a same-origin,
@@ -202,6 +210,8 @@ mod tests {
         assert_eq!(login_redirect(&c, "/", "https://app.example.test/login?returnTo=/x"), None);
         assert_eq!(login_redirect(&c, "/app2/", "https://app.example.test/app1/"), None);
         assert_eq!(login_redirect(&c, "/", "https://evil.test/app1/"), None);
+        let long = format!("https://app.example.test/app1/?q={}", "x".repeat(MAX_RETURN_SOURCE_BYTES));
+        assert_eq!(login_redirect(&c, "/", &long).as_deref(), Some("https://app.example.test/login"), "too long to carry");
     }
 
     #[test]

@@ -43,7 +43,7 @@ const MAX_GREETED: usize = 256;
 /// Client ids are UUIDs in browsers; anything longer is not kept.
 const MAX_CLIENT_ID_BYTES: usize = 128;
 /// The longest URL a tab's `hello` may move it to (longer ones are not kept).
-const MAX_TAB_URL_BYTES: usize = 2048;
+const MAX_TAB_URL_BYTES: usize = crate::return_url::MAX_RETURN_SOURCE_BYTES;
 /// Ends of session whose logout call is still owed; beyond this the oldest is dropped.
 const MAX_PENDING_LOGOUTS: usize = 16;
 
