@@ -406,10 +406,13 @@ impl Engine {
         self.generation += 1;
         self.idle_deadline = None;
         self.refresh_since = None;
-        // Tabs first: the news is what every tab waits for; the rest runs right after.
+        // The disk write first, started, not awaited: the news then goes to the tabs at once,
+        // and a worker killed right after them (a crash; e2e/faults.test.mjs with CDP) comes
+        // back with what they were told, bar the write's own 1–3 ms. Written after the
+        // broadcast, which waits for `clients.matchAll`, it started 10–15 ms later.
+        self.emit(Effect::Persist);
         self.emit(Effect::Broadcast);
         self.emit(Effect::CancelRequests);
-        self.emit(Effect::Persist);
         self.emit(Effect::RefreshSettled);
         if call_logout && reason != Reason::Elsewhere {
             if self.config.logout.is_some() {
@@ -483,9 +486,9 @@ impl Engine {
         self.session = Session::LoggedIn(Box::new(Login { user: tokens.user, access_token: Some(tokens.access_token), refresh_token: tokens.refresh_token, expires_at }));
         self.idle_deadline = self.config.idle.map(|i| now.saturating_add(i.timeout_ms));
         self.refresh_since = None;
-        // Tabs first (as at an end), then the disk and the sibling apps' cookie.
-        self.emit(Effect::Broadcast);
+        // As at an end: the disk write started, the tabs told, then the sibling apps' cookie.
         self.emit(Effect::Persist);
+        self.emit(Effect::Broadcast);
         self.emit(Effect::RefreshSettled);
         self.mark_cross_site_live();
     }
