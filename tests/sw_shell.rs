@@ -56,12 +56,13 @@ fn a_session_runs_its_whole_cycle_through_the_exports() {
     assert_eq!(shell::route("https://app.example.test/app.js", "GET"), 0);
     assert_eq!(does(&shell::admit(T0, false, false, false)), "pass", "nobody logged in yet");
 
-    // Login: the page gets the body without tokens; tabs hear it; the state is persisted.
+    // Login: the page gets the body without tokens; the state's disk write starts, then the
+    // tabs hear it.
     let verdict = shell::token_response(T0, 0, 200, Some(LOGIN.into()));
     let body = field(&verdict, "body").as_string().unwrap();
     assert!(!body.contains("AT1") && !body.contains("RT1"), "{body}");
     let queued = effects();
-    assert_eq!(queued.iter().map(|e| does(e)).collect::<Vec<_>>().first().map(String::as_str), Some("broadcast"), "{queued:?}");
+    assert_eq!(queued.iter().map(|e| does(e)).take(2).collect::<Vec<_>>(), ["persist", "broadcast"], "{queued:?}");
     let persist = queued.iter().find(|e| does(e) == "persist").expect("persisted");
     assert!(field(persist, "state").as_string().unwrap().contains("\"loggedIn\":true"));
     let message = shell::state_message(T0, "https://app.example.test/orders", "tab-1");
