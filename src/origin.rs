@@ -161,24 +161,8 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
         None => scheme.default_port(),
         Some(p) => parse_port(p)?,
     };
-    let (tail, fragment) = match split_at_byte(tail, b'#', false) {
-        Some((before, after)) => {
-            let mut fragment = String::with_capacity(after.len() + 1);
-            fragment.push('#');
-            fragment.push_str(after);
-            (before, fragment)
-        }
-        None => (tail, String::new()),
-    };
-    let (path, query) = match split_at_byte(tail, b'?', false) {
-        Some((path, q)) => {
-            let mut query = String::with_capacity(q.len() + 1);
-            query.push('?');
-            query.push_str(q);
-            (path, query)
-        }
-        None => (tail, String::new()),
-    };
+    let (tail, fragment) = split_marked(tail, b'#');
+    let (path, query) = split_marked(tail, b'?');
     let path = if path.is_empty() { "/" } else { path };
     Ok(Url {
         origin: Origin { scheme, host, port },
@@ -187,6 +171,20 @@ pub fn parse_url(input: &str) -> Result<Url, UrlError> {
         query,
         fragment,
     })
+}
+
+/// `s` split at the first `mark`: what comes before it, and the rest starting with the mark
+/// (empty when there is none).
+fn split_marked(s: &str, mark: u8) -> (&str, String) {
+    match split_at_byte(s, mark, false) {
+        Some((before, after)) => {
+            let mut rest = String::with_capacity(after.len() + 1);
+            rest.push(mark as char);
+            rest.push_str(after);
+            (before, rest)
+        }
+        None => (s, String::new()),
+    }
 }
 
 /// Parses a configured origin: an absolute URL with nothing after the authority
