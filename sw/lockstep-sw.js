@@ -172,9 +172,11 @@
       startEngine(text, persisted);
     }
     if (fromServer) await put(CONFIG_KEY, text).catch(() => {}); // else fetched again next time
-    // A later start that found no config stored: the install's was refused, so the activation
-    // subscribed to no cookie. The mended config is taken now: subscribe (`activate`).
-    if (fromServer && !fresh) later(activate());
+    // A later start of the active worker that found no config stored: the install's was
+    // refused, so the activation subscribed to no cookie. The mended config is taken now:
+    // subscribe (`activate`). Not in a version still installing (its first start fetches the
+    // config too): its own activation does that.
+    if (fromServer && !fresh && isActive()) later(activate());
     checked = fromServer ? Promise.resolve(true) : undefined;
     trusted = fromServer;
     const name = wasm.marker_cookie();
@@ -560,6 +562,12 @@
       keys.filter((k) => typeof k === "string" && k.startsWith("wasm:") && k !== WASM_KEY).map((k) => store.delete(k)))),
     self.caches ? Promise.all(["lockstep-wasm", "lockstep-config"].map((name) => caches.delete(name))) : undefined,
   ]).catch(() => {});
+
+  // This worker is the registration's active one (not a version installing or waiting).
+  const isActive = () => {
+    const active = self.registration.active;
+    return !!active && (!self.serviceWorker || active === self.serviceWorker);
+  };
 
   // Activation: subscribe to the marker cookie, and run what the restore queued.
   const activate = async () => {
