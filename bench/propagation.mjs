@@ -29,14 +29,9 @@
 // no DevTools client, one tab in front, the pages driving themselves. The same trials under
 // Playwright (every tab with a DevTools client, kept visible) follow for comparison.
 
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import https from "node:https";
-import os from "node:os";
-import path from "node:path";
-import {
-  CHROMIUM_FLAGS, HOST_RESOLVER_RULES, launchBrowser, startDemo, waitFor, closeContext, demoConfig, tlsOptions,
-} from "../e2e/harness.mjs";
+import { launchBrowser, startDemo, waitFor, closeContext, demoConfig, tlsOptions } from "../e2e/harness.mjs";
+import { figures, interval, machineQuiet, notQuiet, quantile, startUnattended } from "./unattended.mjs";
 
 const TABS = Number(process.env.BENCH_TABS ?? 20);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 100);
@@ -46,40 +41,6 @@ const QUIET_MS = 250; // after a trigger, the harness looks at the tabs no soone
 const WARMUP_TRIGGERS = 4; // unattended run: 2 logouts and 2 logins before the timed ones
 
 const now = () => performance.timeOrigin + performance.now(); // serialised into pages below
-
-/** Idle share of the machine's CPU time over `ms`, from /proc/stat (null where there is none). */
-async function idleShare(ms) {
-  const read = () => {
-    try {
-      const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-      return { idle: f[3] + f[4], total: f.reduce((a, b) => a + b, 0) };
-    } catch {
-      return null;
-    }
-  };
-  const a = read();
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  const b = read();
-  return a && b && b.total > a.total ? (b.idle - a.idle) / (b.total - a.total) : null;
-}
-
-/**
- * Before each trigger: waits until the machine is quiet (≥ 80% idle over 100 ms), at most
- * 5 s. A logout usually comes while the other tabs sit idle; here the trial before has just
- * loaded 20 pages, and on 2 cores that work was still running when the next trial began
- * (traced: 100–500 ms of CPU in the 300 ms before a trigger). Same build, 3 alternated runs
- * of 15 logouts: p50 / p90 / max 14.1 / 44 / 73.1 ms at once, 14.2 / 20.5 / 37.7 ms after
- * the wait. Counts the triggers that went ahead without a quiet machine.
- */
-const notQuiet = { count: 0 };
-async function machineQuiet() {
-  const until = Date.now() + 5000;
-  for (;;) {
-    const idle = await idleShare(100);
-    if (idle == null || idle >= 0.8) return;
-    if (Date.now() > until) return void notQuiet.count++;
-  }
-}
 
 /**
  * In every document before its scripts: record each subscriber call, in memory (cheap while
@@ -103,30 +64,6 @@ function recordSubscriber() {
       });
     },
   });
-}
-
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
-  return s[i];
-}
-
-/**
- * 95% percentile-bootstrap interval of the `q` quantile of `xs`: [low, high]. Resampled with a
- * fixed seed, so the same samples always give the same interval.
- */
-function interval(xs, q, rounds = 2000) {
-  let seed = 0x9e3779b9;
-  const random = () => { // mulberry32
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const stats = [];
-  for (let r = 0; r < rounds; r++) stats.push(quantile(Array.from(xs, () => xs[Math.floor(random() * xs.length)]), q));
-  return [quantile(stats, 0.025), quantile(stats, 0.975)];
 }
 
 /** Lockstep: N demo tabs, `trials` logouts (and the logins between them). */
@@ -300,34 +237,24 @@ async function benchUnattended(demo, trials) {
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const coord = `https://localhost:${server.address().port}`;
-  const dir = mkdtempSync(path.join(os.tmpdir(), "lockstep-unattended-"));
-  const chromium = spawn(process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
-    [...CHROMIUM_FLAGS, HOST_RESOLVER_RULES, `--user-data-dir=${dir}`, "--remote-debugging-port=0", "about:blank"],
-    { stdio: "ignore", detached: true });
-  const exited = new Promise((resolve) => chromium.once("exit", resolve));
   const stuck = setInterval(() => {
     if (Date.now() - progress > WAIT.timeout) {
       const where = [...reports.values()].map((r) => `${r.tab}:${r.status}@${r.epoch}${r.atLogin ? "/login" : ""}`).join(" ");
       fail(new Error(`unattended run stuck after ${triggers.length} triggers; tabs: ${where}`));
     }
   }, 1000);
+  const chromium = await startUnattended(WAIT).catch((e) => { clearInterval(stuck); server.close(); throw e; });
   try {
-    const port = await waitFor(() => Number(readFileSync(path.join(dir, "DevToolsActivePort"), "utf8").split("\n")[0]),
-      { message: "Chromium's DevToolsActivePort", ...WAIT });
-    const open = (u) => waitFor(async () => (await fetch(`http://127.0.0.1:${port}/json/new?${encodeURIComponent(u)}`, { method: "PUT" })).ok,
-      { message: `open ${u}`, interval: 100, ...WAIT });
     const urls = Array.from({ length: TABS }, (_, i) => `${demo.appOrigin}/bench.html?tab=${i}&drive=${encodeURIComponent(coord)}`);
-    await open(urls[0]);
+    await chromium.open(urls[0]);
     // The first tab installs the worker; the others then start under it, as in benchLockstep.
     await waitFor(() => reports.get(0)?.controlled, { message: "first tab controlled", interval: 100, ...WAIT });
-    for (const u of urls.slice(1)) await open(u);
+    for (const u of urls.slice(1)) await chromium.open(u);
     await finished;
   } finally {
     clearInterval(stuck);
-    try { process.kill(-chromium.pid, "SIGKILL"); } catch { /* gone */ }
-    await exited;
+    await chromium.close();
     server.close();
-    rmSync(dir, { recursive: true, force: true });
   }
   const worst = { logout: [], login: [] };
   const lead = [];
@@ -395,11 +322,6 @@ async function benchBaseline(browser, demo, mode, trials) {
 
 const fmt = (x) => (Number.isFinite(x) ? x.toFixed(1).padStart(9) : "      n/a");
 const rounded = (xs) => xs.map((x) => +x.toFixed(1));
-/** p50, p99 (with its 95% interval) and max of per-trial figures, in ms to 0.1. */
-const figures = (xs) => {
-  const [low, high] = interval(xs, 0.99);
-  return { p50: +quantile(xs, 0.5).toFixed(1), p99: +quantile(xs, 0.99).toFixed(1), p99Interval: [+low.toFixed(1), +high.toFixed(1)], max: +Math.max(...xs).toFixed(1) };
-};
 
 async function main() {
   const demo = await startDemo({ testHooks: true });
