@@ -4,7 +4,7 @@
 //
 //   node bench/perf.mjs                 everything
 //   node bench/perf.mjs --quick         fewer iterations (smoke test; not for reporting)
-//   node bench/perf.mjs --only=fetch,cold,nav,size,profile,ext
+//   node bench/perf.mjs --only=fetch,cold,nav,size,profile,ext (or one of ext's: propagation,fanout,storm)
 //
 // Needs: bash scripts/build.sh, cargo build -p lockstep-demo, scripts/mkcert.sh (see README.md).
 
@@ -812,6 +812,8 @@ function reportMd(R) {
   if (U) L.push(`| logout or login seen by all ${P.tabs} tabs, p99 | ≤ 20 ms | logout ${U.logout.p99} ms${within(U.logout)}, login ${U.loginFromAnswer.p99} ms${within(U.loginFromAnswer)} from the server's answer, over ${P.trials} of each, in a browser with no DevTools client (as users run it; under Playwright: logout ${P.logout.p99}, login ${P.loginFromAnswer.p99} ms); 1 s poll ${P.poll1s.p99} ms, ${P.pollOverLockstepP99}× slower than the logout | ${verdict(Math.max(U.logout.p99, U.loginFromAnswer.p99) <= 20)} |`);
   else if (P?.logout && P.loginFromAnswer) L.push(`| logout or login seen by all ${P.tabs} tabs, p99 | ≤ 20 ms | logout ${P.logout.p99} ms, login ${P.loginFromAnswer.p99} ms from the server's answer, over ${P.trials} of each (login ${P.login.p99} ms from the page's fetch, with its round trip); 1 s poll ${P.poll1s.p99} ms, ${P.pollOverLockstepP99}× slower than the logout | ${verdict(Math.max(P.logout.p99, P.loginFromAnswer.p99) <= 20)} |`);
   else if (P?.logout) L.push(`| logout seen by all ${P.tabs} tabs, p99 | ≤ 20 ms | ${P.logout.p99} ms (login ${P.login.p99} ms incl. its round trip; 1 s poll ${P.poll1s.p99} ms, ${P.pollOverLockstepP99}× slower) | ${verdict(P.logout.p99 <= 20)} |`);
+  const B = R.ext?.fanout?.json?.unattended;
+  if (U && B?.port && B["port+reload"]) L.push(`| (beneath it) a bare 20-line worker's ports to the same ${R.ext.fanout.json.tabs} tabs under the same conditions (bench/fanout.mjs) | — | p99 ${B["port+reload"].p99} ms${within(B["port+reload"])} to fresh pages (p50 ${B["port+reload"].p50}), ${B.port.p99} ms${within(B.port)} to pages that stay (p50 ${B.port.p50}), over ${B.trials} of each: the browser's own floor on this machine | |`);
   const S = R.ext?.storm?.json;
   if (S?.lockstep) L.push(`| API requests after the first 401 of a storm (${S.tabs} tabs × ${S.burst}) | 0 | ${S.lockstep.apiAfterFirst401} in flight at the 401 over ${S.lockstep.trials} storms (0 started after it: e2e/storm.test.mjs); ${S.lockstep.logout} logout calls, ${S.lockstep.refresh} refreshes | see §5 |`);
   L.push("");
@@ -1067,7 +1069,7 @@ async function main() {
   }
   R.ext ??= {};
   for (const name of ["propagation", "fanout", "storm"]) {
-    if (!want("ext")) {
+    if (!want("ext") && !want(name)) {
       R.ext[name] ??= { skipped: true };
       continue;
     }
