@@ -28,7 +28,7 @@
 
 import https from "node:https";
 import { launchBrowser, tlsOptions, waitFor } from "../e2e/harness.mjs";
-import { figures, machineQuiet, notQuiet, quantile, startUnattended } from "./unattended.mjs";
+import { drivenRun, figures, machineQuiet, notQuiet, quantile, startUnattended } from "./unattended.mjs";
 
 const TABS = Number(process.env.BENCH_TABS ?? 20);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 30);
@@ -167,9 +167,7 @@ async function benchUnattended(origin, routes, trials) {
   let n = 0;
   let pending = null; // tab 0's open /next
   let busy = false;
-  let finish;
-  let fail;
-  const finished = new Promise((resolve, reject) => { finish = resolve; fail = reject; });
+  const { finished, finish, fail, take } = drivenRun();
   let progress = Date.now();
   const step = async () => {
     if (!pending || busy || reports.size < TABS || ![...reports.values()].every((last) => last === n)) return;
@@ -196,26 +194,14 @@ async function benchUnattended(origin, routes, trials) {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
     res.end(SELF_DRIVEN);
   };
-  routes["/ready"] = (req, res) => {
-    let body = "";
-    req.on("data", (chunk) => { body += chunk; });
-    req.on("end", () => {
-      try {
-        const r = JSON.parse(body);
-        const mine = seenBy.get(r.tab) ?? new Map();
-        for (const { n: k, t } of r.seen) if (!(mine.get(k) <= t)) mine.set(k, t);
-        seenBy.set(r.tab, mine);
-        for (const { n: k, t } of r.t0) sentAt.set(k, t);
-        reports.set(r.tab, Math.max(0, ...mine.keys()));
-        res.end("{}");
-        step().catch(fail);
-      } catch (err) {
-        res.statusCode = 400;
-        res.end("{}");
-        fail(new Error(`bad report from a tab: ${err.message}`));
-      }
-    });
-  };
+  routes["/ready"] = (req, res) => take(req, res, (r) => {
+    const mine = seenBy.get(r.tab) ?? new Map();
+    for (const { n: k, t } of r.seen) if (!(mine.get(k) <= t)) mine.set(k, t);
+    seenBy.set(r.tab, mine);
+    for (const { n: k, t } of r.t0) sentAt.set(k, t);
+    reports.set(r.tab, Math.max(0, ...mine.keys()));
+    step().catch(fail);
+  });
   routes["/logout"] = (req, res) => {
     req.resume();
     req.on("end", () => res.end("{}"));

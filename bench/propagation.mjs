@@ -31,7 +31,7 @@
 
 import https from "node:https";
 import { launchBrowser, startDemo, waitFor, closeContext, demoConfig, tlsOptions } from "../e2e/harness.mjs";
-import { figures, interval, machineQuiet, notQuiet, quantile, startUnattended } from "./unattended.mjs";
+import { drivenRun, figures, interval, machineQuiet, notQuiet, quantile, startUnattended } from "./unattended.mjs";
 
 const TABS = Number(process.env.BENCH_TABS ?? 20);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 100);
@@ -89,15 +89,20 @@ async function benchLockstep(browser, demo, pages, trials) {
     return p;
   }));
   const tabs = [first, ...rest];
+  let looked = []; // the tabs' states at the last look, for the message of a timeout
   const settled = (want, delay = 0) => waitFor(async () => {
     const states = await Promise.all(tabs.map((p) => p.evaluate(() => {
       const s = window.demo?.session?.state;
-      return s && navigator.serviceWorker.controller ? { status: s.status, epoch: s.epoch, path: location.pathname } : null;
+      return s ? { status: s.status, epoch: s.epoch, path: location.pathname, controlled: !!navigator.serviceWorker.controller } : null;
     }).catch(() => null)));
-    return states.every((s) => s && want(s)) && states;
+    looked = states;
+    return states.every((s) => s?.controlled && want(s)) && states;
     // Polling 20 tabs every 20 ms loaded the 2-core machine enough to delay the very delivery
     // being measured; the timestamps are taken in the pages, so a slower poll costs nothing.
-  }, { message: "tabs settled", interval: 250, delay, ...WAIT });
+  }, { message: "tabs settled", interval: 250, delay, ...WAIT }).catch((e) => {
+    const where = looked.map((s, i) => `${i}:${s ? `${s.status}@${s.epoch}${s.path}${s.controlled ? "" : " (uncontrolled)"}` : "?"}`).join(" ");
+    throw new Error(`${e.message}; tabs at the last look: ${where}`);
+  });
   await settled(() => true);
 
   // loginAnswered: a login timed from the moment the server made its answer (`lastLoginAt`,
@@ -172,9 +177,7 @@ async function benchUnattended(demo, trials) {
   const triggers = []; // { kind, epoch, base }
   let pending = null; // tab 0's open request for the next step
   let busy = false;
-  let finish;
-  let fail;
-  const finished = new Promise((resolve, reject) => { finish = resolve; fail = reject; });
+  const { finished, finish, fail, take } = drivenRun();
   let progress = Date.now();
 
   const step = async () => {
@@ -208,23 +211,13 @@ async function benchUnattended(demo, trials) {
     res.setHeader("content-type", "application/json");
     const url = new URL(req.url, "https://bench.invalid");
     if (url.pathname === "/ready" && req.method === "POST") {
-      let body = "";
-      req.on("data", (chunk) => { body += chunk; });
-      req.on("end", () => {
-        try {
-          const r = JSON.parse(body);
-          reports.set(r.tab, r);
-          const mine = seenBy.get(r.tab) ?? new Map();
-          for (const { epoch, t } of r.seen) if (!(mine.get(epoch) <= t)) mine.set(epoch, t);
-          seenBy.set(r.tab, mine);
-          for (const { epoch, t } of r.t0) triggeredAt.set(epoch, t);
-          res.end("{}");
-          step().catch(fail);
-        } catch (err) {
-          res.statusCode = 400;
-          res.end("{}");
-          fail(new Error(`bad report from a tab: ${err.message}`));
-        }
+      take(req, res, (r) => {
+        reports.set(r.tab, r);
+        const mine = seenBy.get(r.tab) ?? new Map();
+        for (const { epoch, t } of r.seen) if (!(mine.get(epoch) <= t)) mine.set(epoch, t);
+        seenBy.set(r.tab, mine);
+        for (const { epoch, t } of r.t0) triggeredAt.set(epoch, t);
+        step().catch(fail);
       });
     } else if (url.pathname === "/next") {
       pending?.res.end(JSON.stringify({ do: "wait" })); // a page that left: its successor asks again

@@ -69,6 +69,32 @@ export async function startUnattended({ timeout = 60_000 } = {}) {
   }
 }
 
+/**
+ * A run the pages drive: `finished` settles when `finish` or `fail` is called. `take(req, res,
+ * use)` reads a tab's JSON report, hands it to `use` and answers `{}`; a report that cannot be
+ * read fails the run.
+ */
+export function drivenRun() {
+  let finish;
+  let fail;
+  const finished = new Promise((resolve, reject) => { finish = resolve; fail = reject; });
+  const take = (req, res, use) => {
+    let body = "";
+    req.on("data", (chunk) => { body += chunk; });
+    req.on("end", () => {
+      try {
+        use(JSON.parse(body));
+        res.end("{}");
+      } catch (err) {
+        res.statusCode = 400;
+        res.end("{}");
+        fail(new Error(`bad report from a tab: ${err.message}`));
+      }
+    });
+  };
+  return { finished, finish, fail, take };
+}
+
 export function quantile(xs, q) {
   const s = [...xs].sort((a, b) => a - b);
   if (s.length === 0) return NaN;
