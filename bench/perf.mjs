@@ -760,6 +760,8 @@ async function benchProfile(env) {
 // ---------------------------------------------------------------------------------------------
 // 6. Propagation and storm figures from their own scripts (written by others).
 
+const EXTERNAL_LIMIT_MIN = 45;
+
 function runExternal(file) {
   const p = path.join(ROOT, "bench", file);
   if (!existsSync(p)) return { missing: true };
@@ -769,7 +771,11 @@ function runExternal(file) {
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGTERM"), 15 * 60_000);
+    // A bound for a script that hangs, not for a slow one: propagation's full run takes 15–25 min
+    // on a busy 2-core machine, and a 15-min bound used to end it in its Playwright part, where
+    // Playwright closes its browser on SIGTERM and the script then failed on a closed page.
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; child.kill("SIGTERM"); }, EXTERNAL_LIMIT_MIN * 60_000);
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
       const lines = stdout.split("\n").map((l) => l.trim()).filter((l) => l.startsWith("{") && l.endsWith("}"));
@@ -782,7 +788,9 @@ function runExternal(file) {
           // not JSON
         }
       }
-      resolve({ code, signal, json, tail: (stdout + stderr).split("\n").slice(-15).join("\n") });
+      const tail = (timedOut ? [`(ended by bench/perf.mjs after ${EXTERNAL_LIMIT_MIN} min)`] : [])
+        .concat((stdout + stderr).split("\n").slice(-15)).join("\n");
+      resolve({ code, signal, json, tail, timedOut });
     });
   });
 }
@@ -921,7 +929,7 @@ function reportMd(R) {
     const e = R.ext?.[name];
     if (!e || e.skipped) L.push(`- ${name}: not run (--only).`);
     else if (e.missing) L.push(`- **${name}: NOT AVAILABLE — ${file} does not exist yet.** Its figure is missing from this report.`);
-    else if (!e.json) L.push(`- **${name}: ${file} printed no JSON line** (exit ${e.code ?? e.signal}). Last output:\n\n\`\`\`\n${e.tail}\n\`\`\``);
+    else if (!e.json) L.push(`- **${name}: ${file} printed no JSON line** (exit ${e.code ?? e.signal}${e.timedOut ? `, ended after ${EXTERNAL_LIMIT_MIN} min` : ""}). Last output:\n\n\`\`\`\n${e.tail}\n\`\`\``);
     else L.push(`- ${name} (${file}): \`${JSON.stringify(e.json)}\``);
   }
   L.push("");
@@ -1076,7 +1084,7 @@ async function main() {
     log(`== 5. ${name}`);
     R.ext[name] = await runExternal(`${name}.mjs`); (R.runs ??= {})["ext"] = new Date().toISOString();
     const e = R.ext[name];
-    log(e.missing ? `  bench/${name}.mjs does not exist yet` : e.json ? `  ${JSON.stringify(e.json)}` : `  no JSON line (exit ${e.code ?? e.signal})\n${e.tail}`);
+    log(e.missing ? `  bench/${name}.mjs does not exist yet` : e.json ? `  ${JSON.stringify(e.json)}` : `  no JSON line (exit ${e.code ?? e.signal}${e.timedOut ? `, ended after ${EXTERNAL_LIMIT_MIN} min` : ""})\n${e.tail}`);
   }
   R.recoveries = R.recoveries ?? [];
   writeFileSync(path.join(RESULTS, "results.json"), JSON.stringify(R, null, 2) + "\n");
