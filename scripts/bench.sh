@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: installs what is missing (Chromium, the wasm toolchain, twiggy, npm packages,
 # certificates), builds dist/ and the demo server, then runs bench/perf.mjs.
-#   scripts/bench.sh                    every figure; writes bench/results/ (10–20 min)
+#   scripts/bench.sh                    every figure; writes bench/results/ (25–50 min)
 #   scripts/bench.sh --only=fetch,cold  extra arguments go to bench/perf.mjs (see bench/README.md)
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
